@@ -1,0 +1,267 @@
+// The batching processor: a bounded queue between the request path and the exporter. Ending a
+// span costs a push; batches are cut, encoded and sent later, from a timer or an immediate.
+// It owns every count, so stats add up whatever the exporter does:
+//   exported + dropped + rejected + failed + queued + inFlight = ended.
+import type { Span } from './span.js';
+import type { Diagnostics } from './log.js';
+import type { ExportBatch, ExportResult, SpanExporter } from './exporter.js';
+import { unref } from './exporter.js';
+
+export interface BatcherOptions {
+  maxQueueSize: number;
+  maxExportBatchSize: number;
+  scheduledDelayMillis: number;
+  /** Requests in flight at most. */
+  maxConcurrentExports: number;
+  exporter: SpanExporter;
+  encode: (spans: readonly Span[]) => Uint8Array;
+  diagnostics: Diagnostics;
+}
+
+export interface ExportStats {
+  /** Spans handed to the exporter pipeline (ended and sampled). */
+  ended: number;
+  queued: number;
+  inFlight: number;
+  exported: number;
+  dropped: number;
+  rejected: number;
+  failed: number;
+  /** HTTP attempts that re-sent a payload. */
+  retries: number;
+  /** Request body bytes as sent (after compression), retries included. */
+  bytesSent: number;
+}
+
+interface Running {
+  /** Sequence number of the batch's first span: flush waits on what came before its mark. */
+  first: number;
+  size: number;
+  settled: boolean;
+}
+
+const defer: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
+
+export class Batcher {
+  private queue: Span[] = [];
+  private readonly running = new Set<Running>();
+  private readonly abort = new AbortController();
+  private ended = 0;
+  private exported = 0;
+  private dropped = 0;
+  private rejected = 0;
+  private failed = 0;
+  private retries = 0;
+  private bytesSent = 0;
+  private inFlight = 0;
+  /** Spans ever accepted into the queue, and ever taken out of it. */
+  private enqueued = 0;
+  private dequeued = 0;
+  /** Send everything up to this sequence number now, without waiting for full batches. */
+  private drainTo = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private pumpScheduled = false;
+  private waiters: { mark: number; resolve: () => void }[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly o: BatcherOptions) {}
+
+  /** The request path's only cost: a push, and a timer armed once per batch. */
+  add(span: Span): void {
+    this.ended++;
+    if (this.closing !== undefined || this.queue.length >= this.o.maxQueueSize) {
+      this.dropped++;
+      this.o.diagnostics.warn(
+        'queue-full',
+        this.closing !== undefined
+          ? 'a span ended after shutdown began; dropped'
+          : `export queue full (${this.o.maxQueueSize} spans): the endpoint is slower than the spans arrive; new spans are dropped`,
+        1,
+      );
+      return;
+    }
+    this.queue.push(span);
+    this.enqueued++;
+    if (this.queue.length >= this.o.maxExportBatchSize) this.schedulePump();
+    else if (this.timer === undefined) this.arm();
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.drainTo = this.enqueued;
+      this.pump();
+    }, this.o.scheduledDelayMillis);
+    unref(this.timer);
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    defer(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    const max = this.o.maxExportBatchSize;
+    while (
+      this.running.size < this.o.maxConcurrentExports &&
+      this.queue.length > 0 &&
+      (this.queue.length >= max || this.dequeued < this.drainTo)
+    ) {
+      let spans: Span[];
+      if (this.queue.length <= max) {
+        spans = this.queue;
+        this.queue = [];
+      } else {
+        spans = this.queue.splice(0, max);
+      }
+      this.start(spans);
+    }
+    if (this.queue.length > 0 && this.timer === undefined && this.closing === undefined) this.arm();
+  }
+
+  private start(spans: Span[]): void {
+    const run: Running = { first: this.dequeued, size: spans.length, settled: false };
+    this.dequeued += spans.length;
+    this.inFlight += spans.length;
+    this.running.add(run);
+    const batch: ExportBatch = {
+      spans,
+      encode: (subset) => this.o.encode(subset ?? spans),
+      signal: this.abort.signal,
+      attempted: (bytes, isRetry) => {
+        if (run.settled) return;
+        this.bytesSent += bytes;
+        if (isRetry) this.retries++;
+      },
+    };
+    let p: Promise<ExportResult>;
+    try {
+      p = this.o.exporter.export(batch);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (r) => this.settle(run, r),
+      (err: unknown) => {
+        this.o.diagnostics.warn('exporter-error', `the exporter failed: ${String(err)}; ${run.size} spans failed`, run.size);
+        this.settle(run, { exported: 0, rejected: 0, failed: run.size });
+      },
+    );
+  }
+
+  private settle(run: Running, r: ExportResult): void {
+    if (run.settled) return; // already counted as failed by the shutdown deadline
+    run.settled = true;
+    this.running.delete(run);
+    this.inFlight -= run.size;
+    // Trust but verify: whatever an exporter reports, the batch's spans are counted once.
+    const exported = clampCount(r?.exported, run.size);
+    const rejected = clampCount(r?.rejected, run.size - exported);
+    this.exported += exported;
+    this.rejected += rejected;
+    this.failed += run.size - exported - rejected;
+    this.wake();
+    this.pump();
+  }
+
+  private wake(): void {
+    if (this.waiters.length === 0) return;
+    let oldest = this.dequeued;
+    for (const r of this.running) if (r.first < oldest) oldest = r.first;
+    this.waiters = this.waiters.filter((w) => {
+      if (oldest >= w.mark) {
+        w.resolve();
+        return false;
+      }
+      return true;
+    });
+  }
+
+  /** Resolves when every span queued before the call is delivered or accounted for. */
+  forceFlush(): Promise<void> {
+    const mark = this.enqueued;
+    if (this.drainTo < mark) this.drainTo = mark;
+    return new Promise<void>((resolve) => {
+      this.waiters.push({ mark, resolve });
+      this.pump();
+      this.wake();
+    });
+  }
+
+  /** Stop accepting, flush, and give up at the deadline; idempotent. */
+  shutdown(deadlineMillis: number): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.timer !== undefined) clearTimeout(this.timer);
+      this.timer = undefined;
+      let t: ReturnType<typeof setTimeout> | undefined;
+      const deadline = new Promise<void>((resolve) => {
+        t = setTimeout(resolve, deadlineMillis);
+      });
+      await Promise.race([this.forceFlush(), deadline]);
+      clearTimeout(t);
+      this.giveUp();
+      try {
+        await this.o.exporter.shutdown?.();
+      } catch {
+        /* shutting down anyway */
+      }
+      this.o.diagnostics.flush();
+    })();
+    return this.closing;
+  }
+
+  /** What the deadline left: queued spans are dropped, in-flight ones failed, I/O aborted. */
+  private giveUp(): void {
+    const left = this.queue.length;
+    if (left > 0) {
+      this.dropped += left;
+      this.dequeued += left;
+      this.queue = [];
+      this.o.diagnostics.warn('shutdown', `shutdown deadline passed with ${left} spans still queued; dropped`, left);
+    }
+    let stuck = 0;
+    for (const run of this.running) {
+      run.settled = true;
+      stuck += run.size;
+    }
+    this.running.clear();
+    if (stuck > 0) {
+      this.failed += stuck;
+      this.inFlight -= stuck;
+      this.o.diagnostics.warn('shutdown', `shutdown deadline passed with ${stuck} spans in flight; counted as failed`, stuck);
+    }
+    this.abort.abort();
+    this.wake();
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  /** How many spans are waiting, for beforeExit flushing. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  stats(): ExportStats {
+    return {
+      ended: this.ended,
+      queued: this.queue.length,
+      inFlight: this.inFlight,
+      exported: this.exported,
+      dropped: this.dropped,
+      rejected: this.rejected,
+      failed: this.failed,
+      retries: this.retries,
+      bytesSent: this.bytesSent,
+    };
+  }
+}
+
+function clampCount(v: unknown, max: number): number {
+  const n = typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : 0;
+  return n < 0 ? 0 : n > max ? max : n;
+}

@@ -1,0 +1,148 @@
+// Id mapping between EcoSystem's span_key and OpenTelemetry ids, and random id generation.
+// Only Web Crypto is used, so this module runs on Node, Deno, Bun and edge runtimes.
+
+/** Two lowercase hex characters for every byte value: one lookup per byte instead of toString(16). */
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push((i < 16 ? '0' : '') + i.toString(16));
+
+const ZERO_TRACE = '00000000000000000000000000000000';
+const ZERO_SPAN = '0000000000000000';
+
+/** True when every character of s is 0-9 or a-f (lowercase). */
+function isLowerHex(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+  }
+  return true;
+}
+
+function lowerHexOrNull(s: string): string | null {
+  if (isLowerHex(s)) return s;
+  const l = s.toLowerCase();
+  return isLowerHex(l) ? l : null;
+}
+
+/**
+ * The OTel trace id (32 lowercase hex) of an EcoSystem trace_id: a UUID in any case, hyphenated
+ * or not (also `{...}`-braced or `urn:uuid:`-prefixed). null when it is not one, or all zeros.
+ */
+export function traceIdFromUuid(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  let s = value;
+  if (s.length === 36) {
+    if (s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 || s.charCodeAt(23) !== 45) return null;
+    s = s.slice(0, 8) + s.slice(9, 13) + s.slice(14, 18) + s.slice(19, 23) + s.slice(24);
+  } else if (s.length !== 32) {
+    if (s.length === 38 && s[0] === '{' && s[37] === '}') return traceIdFromUuid(s.slice(1, 37));
+    if (s.length === 45 && s.slice(0, 9).toLowerCase() === 'urn:uuid:') return traceIdFromUuid(s.slice(9));
+    return null;
+  }
+  const hex = lowerHexOrNull(s);
+  return hex === null || hex === ZERO_TRACE ? null : hex;
+}
+
+/** Canonical lowercase hyphenated UUID form of a 32-hex trace id. */
+export function uuidFromTraceId(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * A span id from anything EcoSystem or the Python tracer may have stored: 16 hex (any case),
+ * or the id as an unsigned 64-bit integer (number, bigint, or decimal string), which is what
+ * the Python OTel SDK's span_id is. null when invalid or zero; never throws.
+ */
+export function parseSpanId(value: unknown): string | null {
+  let n: bigint;
+  if (typeof value === 'string') {
+    if (value.length === 16) {
+      const hex = lowerHexOrNull(value);
+      if (hex !== null) return hex === ZERO_SPAN ? null : hex;
+    }
+    // A decimal integer as text (at most 20 digits: 2^64-1 has 20).
+    if (value.length === 0 || value.length > 20 || !/^[0-9]+$/.test(value)) return null;
+    n = BigInt(value);
+  } else if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) return null; // an unsafe double has already lost bits
+    n = BigInt(value);
+  } else if (typeof value === 'bigint') {
+    n = value;
+  } else {
+    return null;
+  }
+  if (n <= 0n || n > MAX_U64) return null;
+  return n.toString(16).padStart(16, '0');
+}
+
+/** Lowercase hex of bytes[from, from+len). */
+export function toHex(bytes: Uint8Array, from: number, len: number): string {
+  let s = '';
+  for (let i = from; i < from + len; i++) s += HEX[bytes[i]!];
+  return s;
+}
+
+export interface IdGenerator {
+  traceId?(): string;
+  spanId?(): string;
+}
+
+/**
+ * Random ids from Web Crypto, drawn 4 KiB at a time so one span costs a few table lookups,
+ * not a crypto call. Zero ids are invalid in OTLP and are redrawn.
+ */
+export class RandomIds {
+  private pool = new Uint8Array(4096);
+  private pos = 4096;
+
+  private take(n: number): number {
+    if (this.pos + n > this.pool.length) {
+      globalThis.crypto.getRandomValues(this.pool);
+      this.pos = 0;
+    }
+    const at = this.pos;
+    this.pos += n;
+    return at;
+  }
+
+  spanId(): string {
+    for (;;) {
+      const id = toHex(this.pool, this.take(8), 8);
+      if (id !== ZERO_SPAN) return id;
+    }
+  }
+
+  traceId(): string {
+    for (;;) {
+      const id = toHex(this.pool, this.take(16), 16);
+      if (id !== ZERO_TRACE) return id;
+    }
+  }
+}
+
+/** Combines a user generator (deterministic recordings) with the random one for what it lacks. */
+export function makeIdSource(gen: IdGenerator | undefined): { traceId(): string; spanId(): string } {
+  const random = new RandomIds();
+  if (!gen) return random;
+  const check = (id: unknown, len: number, what: string): string => {
+    if (typeof id !== 'string' || id.length !== len || !isLowerHex(id) || /^0+$/.test(id)) {
+      throw new TypeError(`idGenerator.${what}() must return ${len} lowercase hex characters, not all zero; got ${JSON.stringify(id)}`);
+    }
+    return id;
+  };
+  return {
+    traceId: gen.traceId ? () => check(gen.traceId!(), 32, 'traceId') : () => random.traceId(),
+    spanId: gen.spanId ? () => check(gen.spanId!(), 16, 'spanId') : () => random.spanId(),
+  };
+}
+
+/**
+ * Sampling decision from the trace id alone, so every service and every attempt of a buffered
+ * entry agree: the low 52 bits of the id against ratio * 2^52.
+ */
+export function sampledByRatio(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  return parseInt(traceId.slice(19), 16) < ratio * 2 ** 52;
+}

@@ -1,0 +1,208 @@
+// OtlpTracingMiddleware: one SERVER span per request, opened in beforeRouting and closed in
+// afterRouting (OK), routingFailed (ERROR + exception event) or the timeout sweep (ERROR).
+// The request path only reads the span_key, builds one Span and touches two maps; no
+// encoding, no I/O. Every hook catches everything: tracing never breaks a request.
+import { MiddlewareBase, type AfterRoutingArgs, type BeforeRoutingArgs, type RequestDTO, type RoutingFailedArgs, type SpanKey } from './contract.js';
+import { resolveConfig, type OtlpTracingOptions, type ResolvedConfig } from './config.js';
+import { Tracer } from './tracer.js';
+import { OpenSpans } from './open-spans.js';
+import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, FLAGS_REMOTE_PARENT } from './span.js';
+import { parseSpanId, traceIdFromUuid, uuidFromTraceId } from './ids.js';
+import type { ExportStats } from './batcher.js';
+
+/** The span_key of a request, read without trusting its shape. */
+export interface ParsedKey {
+  /** 32 hex; a fresh random one when the span_key's was unusable. */
+  traceId: string;
+  /** Canonical UUID of traceId. */
+  uuid: string;
+  /** The caller's span id (16 hex), or '' when unusable. */
+  callerId: string;
+  invalid: boolean;
+  /** The trace id was generated here, the span_key's being unusable. */
+  fresh: boolean;
+}
+
+/** The request's trace id if its span_key has a usable one, else null. Never throws. */
+export function keyTraceId(spanKey: unknown): string | null {
+  if (spanKey === null || typeof spanKey !== 'object') return null;
+  return traceIdFromUuid((spanKey as SpanKey).trace_id);
+}
+
+/** Reads a span_key; an unusable trace id gets a fresh random one and `invalid`. */
+export function parseKey(spanKey: unknown, freshTraceId: () => string): ParsedKey {
+  let raw: unknown;
+  let rawSpan: unknown;
+  if (spanKey !== null && typeof spanKey === 'object') {
+    raw = (spanKey as SpanKey).trace_id;
+    rawSpan = (spanKey as SpanKey).span_id;
+  }
+  const traceId = traceIdFromUuid(raw);
+  if (traceId === null) {
+    const fresh = freshTraceId();
+    return { traceId: fresh, uuid: uuidFromTraceId(fresh), callerId: '', invalid: true, fresh: true };
+  }
+  const callerId = parseSpanId(rawSpan) ?? '';
+  return { traceId, uuid: canonicalUuid(raw as string, traceId), callerId, invalid: callerId === '', fresh: false };
+}
+
+/** The arriving string itself when it is already canonical (the usual case): no allocation. */
+function canonicalUuid(raw: string, hex: string): string {
+  if (raw.length === 36) {
+    let lower = true;
+    for (let i = 0; i < 36; i++) {
+      const c = raw.charCodeAt(i);
+      if (c >= 65 && c <= 70) {
+        lower = false;
+        break;
+      }
+    }
+    if (lower) return raw;
+  }
+  return uuidFromTraceId(hex);
+}
+
+/** Attributes every span of a request carries. */
+export function requestAttributes(k: ParsedKey): unknown[] {
+  const attrs: unknown[] = ['request.trace_id', k.uuid];
+  if (k.callerId !== '') attrs.push('request.span_id', k.callerId);
+  if (k.invalid) attrs.push('request.span_key_invalid', true);
+  return attrs;
+}
+
+function routeName(dto: unknown): string {
+  const r = dto !== null && typeof dto === 'object' ? (dto as RequestDTO).route_key : undefined;
+  return typeof r === 'string' && r !== '' ? r : 'unknown_route';
+}
+
+export class OtlpTracingMiddleware extends MiddlewareBase {
+  readonly tracer: Tracer;
+  /** Receive spans still open, for afterRouting, beforePush and outgoingSpanKey. */
+  readonly open: OpenSpans;
+
+  /** @param resolved internal: configuration already resolved by initiateOtlpTracing. */
+  constructor(options?: OtlpTracingOptions, resolved?: ResolvedConfig) {
+    super();
+    this.tracer = new Tracer(resolved ?? resolveConfig(options));
+    this.open = new OpenSpans(this.tracer.config.maxOpenSpans);
+    this.tracer.watch(this.open, 'afterRouting or routingFailed');
+  }
+
+  override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {
+    const dto = args?.protocolDto;
+    if (this.tracer.active) {
+      try {
+        this.startRequest(dto);
+      } catch (err) {
+        this.tracer.diagnostics.warn('internal', `beforeRouting: ${String(err)}`);
+      }
+    }
+    return dto;
+  }
+
+  private startRequest(dto: RequestDTO | undefined): void {
+    const t = this.tracer;
+    const k = parseKey(dto !== null && typeof dto === 'object' ? dto.span_key : undefined, t.ids.traceId);
+    if (!t.sampled(k.traceId)) return;
+    const route = routeName(dto);
+    const attrs = requestAttributes(k);
+    attrs.push('request.route_key', route);
+    const span = new Span(
+      route,
+      SpanKind.SERVER,
+      k.traceId,
+      t.ids.spanId(),
+      k.callerId,
+      k.callerId === '' ? FLAGS_LOCAL_PARENT : FLAGS_REMOTE_PARENT,
+      t.clock.now(),
+      attrs,
+    );
+    span.callerId = k.callerId;
+    const evicted = this.open.add(dto, span);
+    if (evicted !== undefined) this.evict(evicted);
+  }
+
+  private evict(span: Span): void {
+    this.tracer.fail(span, `more than ${this.tracer.config.maxOpenSpans} requests open at once; oldest span ended early`);
+    this.tracer.diagnostics.warn('open-span-cap', `open-span table full (${this.tracer.config.maxOpenSpans}); ending the oldest spans as ERROR`);
+  }
+
+  /** The open span of this DTO object, else the oldest open one with the same span_key. */
+  private take(dto: unknown): Span | undefined {
+    const byKey = this.open.takeByKey(dto);
+    if (byKey !== undefined || dto === null || typeof dto !== 'object') return byKey;
+    const key = (dto as RequestDTO).span_key;
+    const traceId = keyTraceId(key);
+    if (traceId === null) return undefined;
+    return this.open.takeOldest(traceId, parseSpanId((key as SpanKey).span_id) ?? '');
+  }
+
+  override async afterRouting(args: AfterRoutingArgs): Promise<unknown> {
+    const response = args?.responseDto;
+    if (this.tracer.active) {
+      try {
+        const span = this.take(args?.protocolDto);
+        if (span !== undefined) {
+          span.statusCode = StatusCode.OK;
+          this.tracer.end(span);
+        }
+      } catch (err) {
+        this.tracer.diagnostics.warn('internal', `afterRouting: ${String(err)}`);
+      }
+    }
+    return response;
+  }
+
+  override async routingFailed(args: RoutingFailedArgs): Promise<void> {
+    if (!this.tracer.active) return;
+    try {
+      const span = this.take(args?.protocolDto);
+      if (span !== undefined) this.tracer.fail(span, errorMessage(args?.error), args?.error ?? 'unknown error');
+    } catch (err) {
+      this.tracer.diagnostics.warn('internal', `routingFailed: ${String(err)}`);
+    }
+  }
+
+  /** The newest open receive span for this span_key (the request being handled now). */
+  getActiveSpan(spanKey: SpanKey): Span | undefined {
+    try {
+      const traceId = keyTraceId(spanKey);
+      return traceId === null ? undefined : this.open.find(traceId, parseSpanId(spanKey.span_id) ?? '');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The span_key to forward downstream: same trace, span_id = this service's active span, so the
+   * next hop's span becomes its child and a chain of services shows as a tree. Without an
+   * active span, the span_key unchanged.
+   */
+  outgoingSpanKey(spanKey: SpanKey): SpanKey {
+    const span = this.getActiveSpan(spanKey);
+    if (span === undefined) return spanKey;
+    return { trace_id: uuidFromTraceId(span.traceId), span_id: span.spanId };
+  }
+
+  forceFlush(): Promise<void> {
+    return this.tracer.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.tracer.shutdown();
+  }
+
+  stats(): ExportStats {
+    return this.tracer.stats();
+  }
+}
+
+/** A one-line status message from anything thrown. */
+export function errorMessage(error: unknown): string {
+  try {
+    if (error instanceof Error) return `${error.name || 'Error'}: ${error.message}`;
+    return `handler failed: ${typeof error === 'string' ? error : String(error)}`;
+  } catch {
+    return 'handler failed';
+  }
+}

@@ -1,0 +1,94 @@
+// The span model: one plain class with fixed fields (one hidden class, no getters), filled at
+// start, completed at end, read once by the encoder. Attributes are a flat [key, value, ...]
+// array, the cheapest thing to build on the request path and to walk when encoding.
+
+export type AttributeScalar = string | number | boolean;
+export type AttributeValue = AttributeScalar | AttributeScalar[] | bigint;
+
+export const SpanKind = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
+export const StatusCode = { UNSET: 0, OK: 1, ERROR: 2 } as const;
+
+/** W3C sampled bit | "has is-remote" (0x100) | "parent is remote" (0x200), per OTLP's SpanFlags. */
+export const FLAGS_LOCAL_PARENT = 0x101;
+export const FLAGS_REMOTE_PARENT = 0x301;
+
+export interface SpanEvent {
+  name: string;
+  time: number;
+  attrs: unknown[];
+}
+
+export class Span {
+  /** Clock reading at end; -1 while the span is open. */
+  end = -1;
+  statusCode = 0;
+  statusMessage = '';
+  events: SpanEvent[] | null = null;
+  // Bookkeeping while open (see open-spans.ts); cleared at end so exported spans hold no host objects.
+  /** The map key: the host's DTO object, or a token. */
+  key: object | null = null;
+  /** The caller's span id from the span_key (16 hex), '' when it had none; used to match by span_key. */
+  callerId = '';
+  /** Older open span of the same trace id in the same table. */
+  older: Span | null = null;
+  newer: Span | null = null;
+
+  constructor(
+    public name: string,
+    public readonly kind: number,
+    public readonly traceId: string,
+    public readonly spanId: string,
+    /** 16 hex, or '' for a root span. */
+    public readonly parentSpanId: string,
+    public readonly flags: number,
+    public readonly start: number,
+    /** Flat list: key, value, key, value … */
+    public readonly attrs: unknown[],
+  ) {}
+
+  setAttribute(key: string, value: AttributeValue): void {
+    const a = this.attrs;
+    for (let i = 0; i < a.length; i += 2) {
+      if (a[i] === key) {
+        a[i + 1] = value;
+        return;
+      }
+    }
+    a.push(key, value);
+  }
+
+  getAttribute(key: string): unknown {
+    const a = this.attrs;
+    for (let i = 0; i < a.length; i += 2) if (a[i] === key) return a[i + 1];
+    return undefined;
+  }
+
+  addEvent(name: string, time: number, attrs: unknown[]): void {
+    (this.events ??= []).push({ name, time, attrs });
+  }
+}
+
+/** The `exception` event's attributes from anything a handler may throw. */
+export function exceptionAttributes(error: unknown): unknown[] {
+  let type = 'Error';
+  let message = '';
+  let stack = '';
+  if (error instanceof Error) {
+    type = error.name || error.constructor?.name || 'Error';
+    message = String(error.message ?? '');
+    stack = typeof error.stack === 'string' ? error.stack : '';
+  } else if (error !== null && typeof error === 'object') {
+    type = (error as object).constructor?.name || 'Object';
+    try {
+      message = JSON.stringify(error) ?? String(error);
+    } catch {
+      message = Object.prototype.toString.call(error);
+    }
+  } else {
+    type = typeof error;
+    message = String(error);
+  }
+  const attrs: unknown[] = ['exception.type', type, 'exception.message', message];
+  if (stack) attrs.push('exception.stacktrace', stack);
+  return attrs;
+}

@@ -1,0 +1,110 @@
+// Sending one request body and reading a capped response. Node gets keep-alive node:http
+// (./transport-node.ts, loaded only there); every other runtime gets fetch.
+
+export interface TransportResponse {
+  status: number;
+  /** Raw Retry-After header, if any. */
+  retryAfter: string | null;
+  /** The response body, at most `maxResponseBytes`, possibly cut off. */
+  body: string;
+}
+
+export interface SendRequest {
+  url: URL;
+  body: Uint8Array;
+  headers: Record<string, string>;
+  timeoutMillis: number;
+  signal: AbortSignal;
+}
+
+export interface Transport {
+  /** Resolves with the response, or rejects with a TransportError (network, timeout, aborted). */
+  send(req: SendRequest): Promise<TransportResponse>;
+  close?(): void;
+}
+
+export type TransportErrorKind = 'network' | 'timeout' | 'aborted';
+
+export class TransportError extends Error {
+  constructor(
+    readonly kind: TransportErrorKind,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+/** Response bodies are diagnostics only (partialSuccess); a hostile endpoint must not fill memory. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+
+/** Collects at most MAX_RESPONSE_BYTES of a stream of chunks. */
+export class CappedBody {
+  private parts: Uint8Array[] = [];
+  private size = 0;
+  /** Returns false once the cap is reached: stop reading. */
+  push(chunk: Uint8Array): boolean {
+    const room = MAX_RESPONSE_BYTES - this.size;
+    if (room <= 0) return false;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    this.parts.push(part);
+    this.size += part.length;
+    return this.size < MAX_RESPONSE_BYTES;
+  }
+  text(): string {
+    const all = new Uint8Array(this.size);
+    let at = 0;
+    for (const p of this.parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return new TextDecoder().decode(all);
+  }
+}
+
+/** The fetch transport, for runtimes without node:http. */
+export class FetchTransport implements Transport {
+  async send(req: SendRequest): Promise<TransportResponse> {
+    const ctl = new AbortController();
+    let why = 'network' as TransportErrorKind;
+    const onAbort = (): void => {
+      why = 'aborted';
+      ctl.abort();
+    };
+    req.signal.addEventListener('abort', onAbort, { once: true });
+    const timer = setTimeout(() => {
+      why = 'timeout';
+      ctl.abort();
+    }, req.timeoutMillis);
+    try {
+      const res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, signal: ctl.signal, keepalive: true });
+      const capped = new CappedBody();
+      try {
+        const reader = res.body?.getReader();
+        if (reader) {
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done || !capped.push(value)) break;
+          }
+          void reader.cancel().catch(() => undefined);
+        }
+      } catch {
+        /* a body cut off mid-way still carries the status */
+      }
+      return { status: res.status, retryAfter: res.headers.get('retry-after'), body: capped.text() };
+    } catch (err) {
+      throw new TransportError(why, why === 'timeout' ? `no answer within ${req.timeoutMillis} ms` : describe(err));
+    } finally {
+      clearTimeout(timer);
+      req.signal.removeEventListener('abort', onAbort);
+    }
+  }
+}
+
+/** A network error's code and message, never the URL's credentials or any header. */
+export function describe(err: unknown): string {
+  const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; message?: unknown } | null;
+  const code = e?.code ?? e?.cause?.code;
+  const msg = String(e?.cause?.message ?? e?.message ?? err);
+  return code ? `${String(code)}: ${msg}` : msg;
+}
