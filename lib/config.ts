@@ -156,11 +156,11 @@ function num(src: Source, opts: { min: number; max?: number; integer?: boolean; 
   return n;
 }
 
-function optNum(o: Record<string, unknown>, key: string, d: { min: number; max?: number; integer?: boolean; what: string }): number | undefined {
+function optNum(o: Record<string, unknown>, key: string, d: { min: number; max?: number; integer?: boolean; what: string }, prefix = ''): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < d.min || (d.max !== undefined && v > d.max) || (d.integer && !Number.isInteger(v))) {
-    throw new ConfigError(`option ${key}: ${describeValue(v)} is not ${d.what}`);
+    throw new ConfigError(`option ${prefix}${key}: ${describeValue(v)} is not ${d.what}`);
   }
   return v;
 }
@@ -189,7 +189,7 @@ export function checkEndpoint(value: string, source: string): string {
 }
 
 /** "k1=v1,k2=v2" with percent-encoded values (the OTEL_*_HEADERS / RESOURCE_ATTRIBUTES format). */
-function keyValues(src: Source, secret: boolean): Record<string, string> {
+function keyValues(src: Source): Record<string, string> {
   const out: Record<string, string> = {};
   const parts = src.value.split(',');
   for (let i = 0; i < parts.length; i++) {
@@ -202,7 +202,7 @@ function keyValues(src: Source, secret: boolean): Record<string, string> {
     try {
       value = decodeURIComponent(part.slice(eq + 1).trim());
     } catch {
-      throw new ConfigError(`${src.name}: the value of ${JSON.stringify(key)} is not valid percent-encoding${secret ? '' : ''}`);
+      throw new ConfigError(`${src.name}: the value of ${JSON.stringify(key)} is not valid percent-encoding`);
     }
     out[key] = value;
   }
@@ -282,7 +282,7 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
     headers = checkHeaders(options.headers, 'option headers');
   } else {
     const src = extra('OTLP_TRACES_HEADERS') ?? first(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS');
-    headers = src ? checkHeaders(keyValues(src, true), src.name) : {};
+    headers = src ? checkHeaders(keyValues(src), src.name) : {};
   }
 
   const envMs = (key: string, ...otel: string[]): number | undefined => {
@@ -348,7 +348,7 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
   const serviceName = (options.serviceName ?? first(env, 'OTEL_SERVICE_NAME')?.value ?? `${app}-${instance}`).trim() || `${app}-${instance}`;
   let resourceAttributes: Record<string, AttributeValue> = {};
   const ra = first(env, 'OTEL_RESOURCE_ATTRIBUTES');
-  if (ra) resourceAttributes = keyValues(ra, false);
+  if (ra) resourceAttributes = keyValues(ra);
   if (options.resourceAttributes !== undefined) {
     if (options.resourceAttributes === null || typeof options.resourceAttributes !== 'object' || Array.isArray(options.resourceAttributes)) {
       throw new ConfigError('option resourceAttributes: expected a plain object of attribute name → value');
@@ -378,10 +378,10 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
     if (options.retry === null || typeof options.retry !== 'object') throw new ConfigError('option retry: expected an object');
     const r = options.retry as Record<string, unknown>;
     retry = {
-      maxAttempts: optNum(r, 'maxAttempts', { min: 1, max: 100, integer: true, what: 'a whole number from 1 to 100' }) ?? DEFAULT_RETRY.maxAttempts,
-      initialBackoffMillis: optNum(r, 'initialBackoffMillis', MS) ?? DEFAULT_RETRY.initialBackoffMillis,
-      maxBackoffMillis: optNum(r, 'maxBackoffMillis', MS) ?? DEFAULT_RETRY.maxBackoffMillis,
-      maxRetryAfterMillis: optNum(r, 'maxRetryAfterMillis', MS) ?? DEFAULT_RETRY.maxRetryAfterMillis,
+      maxAttempts: optNum(r, 'maxAttempts', { min: 1, max: 100, integer: true, what: 'a whole number from 1 to 100' }, 'retry.') ?? DEFAULT_RETRY.maxAttempts,
+      initialBackoffMillis: optNum(r, 'initialBackoffMillis', MS, 'retry.') ?? DEFAULT_RETRY.initialBackoffMillis,
+      maxBackoffMillis: optNum(r, 'maxBackoffMillis', MS, 'retry.') ?? DEFAULT_RETRY.maxBackoffMillis,
+      maxRetryAfterMillis: optNum(r, 'maxRetryAfterMillis', MS, 'retry.') ?? DEFAULT_RETRY.maxRetryAfterMillis,
     };
   }
 
