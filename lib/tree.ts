@@ -100,7 +100,7 @@ function collectSpans(payloads: unknown[]): Span[] {
       for (const kv of list(get(resource, 'attributes'))) {
         const v = get(kv, 'value');
         if (get(kv, 'key') === 'service.name' && typeof get(v, 'stringValue') === 'string') {
-          service = get(v, 'stringValue') as string;
+          service = clean(get(v, 'stringValue') as string);
         }
       }
       for (const ss of list(get(rs, 'scopeSpans'))) {
@@ -128,16 +128,16 @@ function readSpan(sp: unknown, service: string, order: number): Span | null {
     traceId,
     spanId,
     parentSpanId,
-    name: str(get(sp, 'name')) || '(unnamed)',
+    name: clean(str(get(sp, 'name'))) || '(unnamed)',
     service,
     kind: KIND_NAMES[kind] ?? `KIND_${kind}`,
     start: nonZero(toBigInt(get(sp, 'startTimeUnixNano'))),
     end: nonZero(toBigInt(get(sp, 'endTimeUnixNano'))),
     flags: Number(toBigInt(get(sp, 'flags')) ?? 0n),
-    status: { code, name: STATUS_NAMES[code] ?? `STATUS_${code}`, message: typeof message === 'string' ? message : '' },
+    status: { code, name: STATUS_NAMES[code] ?? `STATUS_${code}`, message: typeof message === 'string' ? clean(message) : '' },
     attributes: attrs(get(sp, 'attributes')),
     events: list(get(sp, 'events')).map((ev) => ({
-      name: str(get(ev, 'name')) || '(unnamed)',
+      name: clean(str(get(ev, 'name'))) || '(unnamed)',
       time: nonZero(toBigInt(get(ev, 'timeUnixNano'))),
       attributes: attrs(get(ev, 'attributes'), true),
     })),
@@ -160,13 +160,13 @@ function readSpan(sp: unknown, service: string, order: number): Span | null {
 function attrs(v: unknown, inEvent = false): Attr[] {
   return list(v).map((kv) => {
     const keyIdx = get(kv, 'keyStrindex');
-    const key = typeof get(kv, 'key') === 'string' && get(kv, 'key') !== '' ? (get(kv, 'key') as string) : keyIdx != null ? `<strindex ${String(keyIdx)}>` : '""';
+    const key = typeof get(kv, 'key') === 'string' && get(kv, 'key') !== '' ? clean(get(kv, 'key') as string) : keyIdx != null ? `<strindex ${String(keyIdx)}>` : '""';
     let value = formatValue(get(kv, 'value'), 0);
     if (inEvent && key === 'exception.stacktrace') {
       const s = get(get(kv, 'value'), 'stringValue');
       if (typeof s === 'string') {
         const lines = s.split(/\r?\n/);
-        value = JSON.stringify(lines[0]) + (lines.length > 1 ? ` (+${lines.length - 1} lines)` : '');
+        value = quote(lines[0]!) + (lines.length > 1 ? ` (+${plural(lines.length - 1, 'line')})` : '');
       }
     }
     return { key, value };
@@ -178,7 +178,7 @@ function formatValue(v: unknown, depth: number): string {
   if (depth > MAX_VALUE_DEPTH) return '…';
   if (!isObj(v)) return '(empty)';
   const sv = get(v, 'stringValue');
-  if (typeof sv === 'string') return JSON.stringify(sv);
+  if (typeof sv === 'string') return quote(sv);
   const bv = get(v, 'boolValue');
   if (typeof bv === 'boolean') return String(bv);
   const iv = get(v, 'intValue');
@@ -196,7 +196,7 @@ function formatValue(v: unknown, depth: number): string {
   if (av != null) return `[${list(get(av, 'values')).map((x) => formatValue(x, depth + 1)).join(', ')}]`;
   const kv = get(v, 'kvlistValue');
   if (kv != null) {
-    const parts = list(get(kv, 'values')).map((e) => `${str(get(e, 'key'))}: ${formatValue(get(e, 'value'), depth + 1)}`);
+    const parts = list(get(kv, 'values')).map((e) => `${clean(str(get(e, 'key')))}: ${formatValue(get(e, 'value'), depth + 1)}`);
     return `{${parts.join(', ')}}`;
   }
   const by = get(v, 'bytesValue');
@@ -262,7 +262,7 @@ function buildTree(spans: Span[]): Span[] {
 function renderSpan(s: Span, prefix: string, last: boolean, out: string[], c: Colors): void {
   const parts = [c.name(s.name), c.service(`[${s.service}]`), s.kind, duration(s)];
   if (s.status.code !== 0 || s.status.message) {
-    const text = s.status.message ? `${s.status.name}: ${oneLine(s.status.message)}` : s.status.name;
+    const text = s.status.message ? `${s.status.name}: ${s.status.message}` : s.status.name;
     parts.push(s.status.code === 2 ? c.error(text) : s.status.code === 1 ? c.ok(text) : text);
   }
   if (s.note) parts.push(c.dim(s.note));
@@ -319,8 +319,19 @@ function plural(n: number, word: string): string {
   return n > 0 ? `${n} ${word}${n === 1 ? '' : 's'}` : '';
 }
 
-function oneLine(s: string): string {
-  return s.replace(/\r?\n/g, ' ⏎ ');
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+const escapeControl = (ch: string) =>
+  ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : ch === '\t' ? '\\t' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Text shown bare (names, keys, messages): control characters escaped, so one line stays one
+ * line and a sender cannot drive the terminal. */
+function clean(s: string): string {
+  return s.replace(CONTROL, escapeControl);
+}
+
+/** A string value, JSON-quoted, with C1 control characters escaped too. */
+function quote(s: string): string {
+  return JSON.stringify(s).replace(CONTROL, escapeControl);
 }
 
 interface Colors {
