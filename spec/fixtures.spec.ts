@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { scenarios } from './fixtures/scenarios.ts';
 import { flatten } from './helpers/tracing.ts';
+import { validateExportRequest } from '../lib/validate.ts';
 
 const dir = new URL('../fixtures/', import.meta.url);
 
@@ -13,6 +14,9 @@ for (const [name, run] of Object.entries(scenarios)) {
     const got = (await run()).map((l) => l + '\n').join('');
     const want = readFileSync(new URL(`${name}.ndjson`, dir), 'utf8');
     assert.equal(got, want, `fixtures/${name}.ndjson differs; if the change is intended, run npm run fixtures and review the diff`);
+    for (const line of want.trim().split('\n')) {
+      assert.deepEqual(validateExportRequest(JSON.parse(line)).ok, true, 'the OTLP schema accepts it, no unknown fields');
+    }
   });
 }
 
