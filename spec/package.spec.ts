@@ -1,0 +1,238 @@
+// The package as users get it: `npm run build` + `npm pack`, installed into an empty project,
+// then imported from JavaScript, type-checked from TypeScript and run as a CLI there.
+//
+// Build and pack run in a copy of the working tree (node_modules linked, not copied), so this
+// test never deletes or rewrites the repo's dist/ while other spec files run in parallel.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, sep } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { VERSION } from '../lib/version.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
+const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+/** npm without network, notices or colour. */
+const ENV = {
+  ...process.env,
+  npm_config_update_notifier: 'false',
+  npm_config_fund: 'false',
+  npm_config_audit: 'false',
+  npm_config_color: 'false',
+  npm_config_loglevel: 'error',
+  NO_COLOR: '1',
+};
+
+function run(cmd: string, args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, env: ENV, timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed: ${err.message}\n${stdout}\n${stderr}`));
+      else resolve({ stdout, stderr });
+    });
+  });
+}
+
+describe('package.json', () => {
+  it('has no runtime dependencies and only the three dev dependencies', () => {
+    for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies', 'bundleDependencies', 'bundledDependencies']) {
+      const v = pkg[field];
+      assert.ok(v === undefined || (typeof v === 'object' && Object.keys(v).length === 0), `${field} must be absent or empty`);
+    }
+    assert.deepEqual(Object.keys(pkg.devDependencies).sort(), ['@types/node', 'tsx', 'typescript']);
+  });
+
+  it('lib/version.ts VERSION equals the package version', () => {
+    assert.equal(VERSION, pkg.version);
+  });
+
+  it('points main, types, exports and bin into dist/', () => {
+    assert.equal(pkg.type, 'module');
+    assert.equal(pkg.main, './dist/index.js');
+    assert.equal(pkg.types, './dist/index.d.ts');
+    assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', import: './dist/index.js' });
+    assert.deepEqual(pkg.exports['./host'], { types: './dist/host.d.ts', import: './dist/host.js' });
+    assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli.js' });
+    for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
+  });
+});
+
+describe('npm pack, installed into an empty project', { timeout: 120_000 }, () => {
+  let tmp: string;
+  let tarball: string;
+  let packed: string[];
+  let consumer: string;
+
+  before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'ekosis-otlp-traces-pack-'));
+    // A copy of the working tree as it is (what `npm pack` in the repo would see), minus the
+    // generated and tool folders.
+    const stage = join(tmp, 'stage');
+    const skip = new Set(['node_modules', '.git', 'dist', '.tmp']);
+    cpSync(ROOT, stage, {
+      recursive: true,
+      filter: (src) => {
+        const rel = relative(ROOT, src);
+        return rel === '' || !(skip.has(rel.split(sep)[0]!) || rel.endsWith('.tgz'));
+      },
+    });
+    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'junction');
+    await run(NPM, ['run', 'build'], stage);
+    const out = join(tmp, 'out');
+    mkdirSync(out);
+    const { stdout } = await run(NPM, ['pack', '--json', '--pack-destination', out], stage);
+    const info = JSON.parse(stdout) as { filename: string; files: { path: string }[] }[];
+    tarball = join(out, info[0]!.filename);
+    packed = info[0]!.files.map((f) => f.path).sort();
+
+    consumer = join(tmp, 'consumer');
+    mkdirSync(consumer);
+    await run(NPM, ['init', '-y'], consumer);
+    const cpkg = JSON.parse(readFileSync(join(consumer, 'package.json'), 'utf8')) as Record<string, unknown>;
+    cpkg.type = 'module';
+    writeFileSync(join(consumer, 'package.json'), JSON.stringify(cpkg, null, 2));
+    await run(NPM, ['install', tarball, '--no-audit', '--no-fund', '--offline'], consumer);
+  });
+
+  after(() => {
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('holds exactly dist/ (JS + .d.ts of every lib/ module but the demo), README.md, LICENSE and package.json', () => {
+    assert.ok(existsSync(tarball), tarball);
+    const modules = readdirSync(join(ROOT, 'lib'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && f !== 'demo.ts')
+      .map((f) => f.slice(0, -3));
+    const expected = ['LICENSE', 'README.md', 'package.json', ...modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`])].sort();
+    assert.deepEqual(packed, expected);
+  });
+
+  it('works from JavaScript: setup helper, middlewares, in-memory exporter, host, recording', async () => {
+    writeFileSync(
+      join(consumer, 'use.js'),
+      `import { initiateOtlpTracing, OtlpTracingMiddleware, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager } from 'ekosis-otlp-traces';
+import { EcoHost } from 'ekosis-otlp-traces/host';
+
+const exporter = new InMemoryExporter();
+const middlewareManager = new MiddlewareManager();
+const bufferedMiddlewareManager = new BufferedMiddlewareManager();
+const tracing = initiateOtlpTracing({
+  appName: 'tracker', instance: '0', exporter, middlewareManager, bufferedMiddlewareManager,
+  recordPayloadsTo: process.argv[2],
+});
+if (!(tracing.tracer instanceof OtlpTracingMiddleware)) throw new Error('not an OtlpTracingMiddleware');
+class LogRequestFailDTO { constructor(data) { this.data = data; } }
+let attempts = 0;
+const host = new EcoHost({ middlewareManager, bufferedMiddlewareManager })
+  .endpoint('tracker.log_request', () => ({ ok: true }))
+  .bufferedEndpoint('tracker.log_request_fail', () => ++attempts > 1, { model: LogRequestFailDTO });
+const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
+await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
+await host.request({ route_key: 'tracker.log_request_fail', span_key, data: {} });
+await host.drain();
+await tracing.shutdown();
+const doc = exporter.parsed()[0];
+const resource = Object.fromEntries(doc.resourceSpans[0].resource.attributes.map((a) => [a.key, a.value.stringValue]));
+console.log(JSON.stringify({
+  spans: exporter.spans.map((s) => [s.name, s.kind, s.statusCode]),
+  resource,
+  scope: doc.resourceSpans[0].scopeSpans[0].scope,
+  stats: tracing.tracer.stats(),
+}));
+`,
+    );
+    const record = join(consumer, 'traces.ndjson');
+    const { stdout, stderr } = await run(process.execPath, ['use.js', record], consumer);
+    assert.equal(stderr, '');
+    const r = JSON.parse(stdout) as Record<string, any>;
+    assert.deepEqual(r.spans, [
+      ['tracker.log_request', 2, 1],
+      ['tracker.log_request_fail', 2, 1],
+      ['LogRequestFailDTO.process', 5, 2],
+      ['LogRequestFailDTO.process', 5, 1],
+    ]);
+    assert.equal(r.resource['service.name'], 'tracker-0');
+    assert.equal(r.resource['telemetry.sdk.name'], 'ekosis-otlp-traces');
+    assert.equal(r.resource['telemetry.sdk.version'], pkg.version);
+    assert.deepEqual(r.scope, { name: 'ekosis-otlp-traces', version: pkg.version });
+    assert.equal(r.stats.ended, 4);
+    assert.equal(r.stats.exported, 4);
+
+    // The installed CLI reads what the installed tracer recorded.
+    const show = await run(NPX, ['--no', '--', 'ekosis-otlp-traces', 'show', record], consumer);
+    assert.match(show.stdout, /^trace 3f2a1b4c5d6e4f8091a2b3c4d5e6f708$/m);
+    assert.match(show.stdout, /^└─ tracker\.log_request_fail  \[tracker-0\]  SERVER  .*  OK  ↑ remote parent 9c7e5a3b1d0f2e4c$/m);
+    assert.match(show.stdout, /^ {3}├─ LogRequestFailDTO\.process  \[tracker-0\]  CONSUMER  .*  ERROR: process attempt failed$/m);
+  });
+
+  it('type-checks from TypeScript against the installed declarations (NodeNext)', async () => {
+    writeFileSync(
+      join(consumer, 'check.ts'),
+      `import {
+  MiddlewareBase, BufferedMiddlewareBase, MiddlewareManager, BufferedMiddlewareManager,
+  OtlpTracingMiddleware, OtlpBufferedTracingMiddleware, initiateOtlpTracing, InMemoryExporter, ConfigError, VERSION,
+  type SpanKey, type RequestDTO, type OtlpTracingOptions, type ExportStats,
+} from 'ekosis-otlp-traces';
+import { EcoHost } from 'ekosis-otlp-traces/host';
+
+const options: OtlpTracingOptions = {
+  endpoint: 'http://localhost:4318/v1/traces', serviceName: 'tracker-0', headers: { authorization: 'Bearer x' },
+  timeoutMillis: 10_000, compression: 'gzip', maxQueueSize: 2048, maxExportBatchSize: 512, scheduledDelayMillis: 1000,
+  spanTimeoutMillis: 60_000, maxOpenSpans: 10_000, resourceAttributes: { 'deployment.environment': 'test', shard: 3 },
+  sampler: 0.5, recordPayloadsTo: 'traces.ndjson', exporter: new InMemoryExporter(), clock: () => 1n,
+  idGenerator: { spanId: () => '0000000000000001' }, logger: { warn: (m: string) => void m },
+};
+const tracer = new OtlpTracingMiddleware(options);
+const buffered: BufferedMiddlewareBase = new OtlpBufferedTracingMiddleware(tracer);
+const regular: MiddlewareBase = tracer;
+MiddlewareManager.instance().add(regular);
+BufferedMiddlewareManager.instance().add(buffered);
+const key: SpanKey = tracer.outgoingSpanKey({ trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' });
+const dto: RequestDTO = { route_key: 'tracker.log_request', span_key: key, data: null };
+const stats: ExportStats = tracer.stats();
+const total: number = stats.exported + stats.dropped + stats.rejected + stats.failed + stats.queued + stats.inFlight;
+const { shutdown }: { shutdown(): Promise<void> } = initiateOtlpTracing({ appName: 'tracker', instance: '0' });
+const host = new EcoHost().endpoint('tracker.log_request', (d: RequestDTO) => d.data);
+const version: string = VERSION;
+const err: Error = new ConfigError('x');
+// The declarations are real types, not any:
+// @ts-expect-error compression is 'gzip' | 'none'
+new OtlpTracingMiddleware({ compression: 'brotli' });
+// @ts-expect-error span_id is required
+const bad: SpanKey = { trace_id: 'x' };
+export { dto, total, shutdown, host, version, err, bad };
+`,
+    );
+    writeFileSync(
+      join(consumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules', '@types')],
+        },
+        files: ['check.ts'],
+      }),
+    );
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], consumer);
+  });
+
+  it('runs the CLI: npx ekosis-otlp-traces --help', async () => {
+    assert.ok(existsSync(join(consumer, 'node_modules', 'ekosis-otlp-traces', 'dist', 'cli.js')), 'dist/cli.js is in the package');
+    const { stdout } = await run(NPX, ['ekosis-otlp-traces', '--help'], consumer);
+    assert.match(stdout, /^Usage: ekosis-otlp-traces <command>/);
+    assert.match(stdout, /\breceive\b/);
+    assert.match(stdout, /\bshow\b/);
+    const receive = await run(NPX, ['ekosis-otlp-traces', 'receive', '--help'], consumer);
+    assert.match(receive.stdout, /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]/);
+  });
+});
