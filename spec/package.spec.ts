@@ -14,8 +14,8 @@ import { VERSION } from '../lib/version.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
-const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-const NPX = process.platform === 'win32' ? 'npx.cmd' : 'npx';
+const NPM = 'npm';
+const NPX = 'npx';
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 /** npm without network, notices or colour. */
 const ENV = {
@@ -80,7 +80,7 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
         return rel === '' || !(skip.has(rel.split(sep)[0]!) || rel.endsWith('.tgz'));
       },
     });
-    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'), 'junction');
+    symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
     await run(NPM, ['run', 'build'], stage);
     const out = join(tmp, 'out');
     mkdirSync(out);
