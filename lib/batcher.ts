@@ -40,6 +40,14 @@ interface Running {
   settled: boolean;
 }
 
+/**
+ * An awaited forceFlush holds the process open (a ref'd timer) this long at most, so a script
+ * that awaits it is not abandoned mid-await while an export waits out a retry backoff (those
+ * timers are unref'd). The hold is granted once per new span: a flush repeated with nothing new
+ * (beforeExit fires again when the hold ends) does not extend it, so the process still exits.
+ */
+export const FLUSH_HOLD_MILLIS = 3000;
+
 const defer: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
@@ -55,6 +63,8 @@ export class Batcher {
   private retries = 0;
   private bytesSent = 0;
   private inFlight = 0;
+  /** Spans dropped on a full queue since the last report (reported off the request path). */
+  private unreportedDrops = 0;
   /** Spans ever accepted into the queue, and ever taken out of it. */
   private enqueued = 0;
   private dequeued = 0;
@@ -64,21 +74,23 @@ export class Batcher {
   private pumpScheduled = false;
   private waiters: { mark: number; resolve: () => void }[] = [];
   private closing: Promise<void> | undefined;
+  /** The ref'd timer of FLUSH_HOLD_MILLIS, while a flush is awaited; and the mark it was granted for. */
+  private hold: ReturnType<typeof setTimeout> | undefined;
+  private heldTo = 0;
 
   constructor(private readonly o: BatcherOptions) {}
 
-  /** The request path's only cost: a push, and a timer armed once per batch. */
+  /**
+   * The request path's only cost: a push, and a timer armed once per batch. A full queue costs
+   * two increments; the drops are reported later, from the pump (a timer is always armed or an
+   * export running while the queue is full).
+   */
   add(span: Span): void {
     this.ended++;
-    if (this.closing !== undefined || this.queue.length >= this.o.maxQueueSize) {
+    if (this.queue.length >= this.o.maxQueueSize || this.closing !== undefined) {
       this.dropped++;
-      this.o.diagnostics.warn(
-        'queue-full',
-        this.closing !== undefined
-          ? 'a span ended after shutdown began; dropped'
-          : `export queue full (${this.o.maxQueueSize} spans): the endpoint is slower than the spans arrive; new spans are dropped`,
-        1,
-      );
+      if (this.closing === undefined) this.unreportedDrops++;
+      else this.o.diagnostics.warn('after-shutdown', 'a span ended after shutdown began; 1 span dropped', 1);
       return;
     }
     this.queue.push(span);
@@ -105,7 +117,19 @@ export class Batcher {
     });
   }
 
+  private reportDrops(): void {
+    const n = this.unreportedDrops;
+    if (n === 0) return;
+    this.unreportedDrops = 0;
+    this.o.diagnostics.warn(
+      'queue-full',
+      `export queue full (${this.o.maxQueueSize} spans): the endpoint is slower than spans arrive; ${n} span${n === 1 ? '' : 's'} dropped`,
+      n,
+    );
+  }
+
   private pump(): void {
+    if (this.unreportedDrops > 0) this.reportDrops();
     const max = this.o.maxExportBatchSize;
     while (
       this.running.size < this.o.maxConcurrentExports &&
@@ -180,6 +204,12 @@ export class Batcher {
       }
       return true;
     });
+    if (this.waiters.length === 0) this.release();
+  }
+
+  private release(): void {
+    if (this.hold !== undefined) clearTimeout(this.hold);
+    this.hold = undefined;
   }
 
   /** Resolves when every span queued before the call is delivered or accounted for. */
@@ -187,9 +217,15 @@ export class Batcher {
     const mark = this.enqueued;
     if (this.drainTo < mark) this.drainTo = mark;
     return new Promise<void>((resolve) => {
-      this.waiters.push({ mark, resolve });
+      const waiter = { mark, resolve };
+      this.waiters.push(waiter);
       this.pump();
       this.wake();
+      if (mark > this.heldTo && this.waiters.includes(waiter)) {
+        this.heldTo = mark;
+        this.release();
+        this.hold = setTimeout(() => (this.hold = undefined), FLUSH_HOLD_MILLIS);
+      }
     });
   }
 
@@ -204,6 +240,7 @@ export class Batcher {
       });
       await Promise.race([this.forceFlush(), deadline]);
       clearTimeout(t);
+      this.reportDrops();
       this.giveUp();
       try {
         await this.o.exporter.shutdown?.();
@@ -222,7 +259,6 @@ export class Batcher {
       this.dropped += left;
       this.dequeued += left;
       this.queue = [];
-      this.o.diagnostics.warn('shutdown', `shutdown deadline passed with ${left} spans still queued; dropped`, left);
     }
     let stuck = 0;
     for (const run of this.running) {
@@ -233,12 +269,18 @@ export class Batcher {
     if (stuck > 0) {
       this.failed += stuck;
       this.inFlight -= stuck;
-      this.o.diagnostics.warn('shutdown', `shutdown deadline passed with ${stuck} spans in flight; counted as failed`, stuck);
+    }
+    if (left + stuck > 0) {
+      const parts: string[] = [];
+      if (left > 0) parts.push(`${left} spans still queued (dropped)`);
+      if (stuck > 0) parts.push(`${stuck} spans in flight (counted as failed)`);
+      this.o.diagnostics.warn('shutdown', `shutdown deadline passed with ${parts.join(' and ')}`, left + stuck);
     }
     this.abort.abort();
     this.wake();
     for (const w of this.waiters) w.resolve();
     this.waiters = [];
+    this.release();
   }
 
   /** How many spans are waiting, for beforeExit flushing. */

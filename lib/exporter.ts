@@ -2,7 +2,7 @@
 // backoff and Retry-After, 413 split, partial success); the batcher owns queueing and counts.
 import type { Span } from './span.js';
 import type { Diagnostics } from './log.js';
-import { FetchTransport, TransportError, type Transport } from './transport.js';
+import { FetchTransport, TransportError, unrefTimer, type Transport } from './transport.js';
 
 export interface ExportBatch {
   readonly spans: readonly Span[];
@@ -74,8 +74,8 @@ export interface HttpExporterOptions {
   compression: 'gzip' | 'none';
   retry: RetryPolicy;
   diagnostics: Diagnostics;
-  /** Called with every distinct payload before it is first sent (the recorder). */
-  onPayload?: (json: Uint8Array) => void;
+  /** Called with every distinct payload before it is first sent (the recorder); may return a promise. */
+  onPayload?: (json: Uint8Array) => unknown;
   transport?: Transport;
 }
 
@@ -88,6 +88,8 @@ export class HttpExporter implements SpanExporter {
   private readonly headers: Record<string, string>;
   private transport: Transport | Promise<Transport> | undefined;
   private gzip: ((b: Uint8Array) => Promise<Uint8Array>) | undefined;
+  /** Header values (and their words), never to appear in a message, whatever a server echoes. */
+  private readonly secrets: string[];
 
   constructor(private readonly opts: HttpExporterOptions) {
     this.url = new URL(opts.url);
@@ -95,6 +97,16 @@ export class HttpExporter implements SpanExporter {
     this.headers = { ...opts.headers, 'content-type': 'application/json' };
     if (opts.compression === 'gzip') this.headers['content-encoding'] = 'gzip';
     this.transport = opts.transport;
+    this.secrets = secretsOf(opts.headers);
+    // Load the Node transport (and zlib) now, not when the first batch is due: that may be in
+    // a beforeExit flush, where a module still loading would not hold the process open.
+    if (this.transport === undefined && isNode()) void this.getTransport();
+    if (opts.compression === 'gzip') this.compress(new Uint8Array(0)).catch(() => undefined);
+  }
+
+  /** Reports through diagnostics with every header value blanked out. */
+  private warn(kind: string, message: string, spans: number): void {
+    this.opts.diagnostics.warn(kind, redact(message, this.secrets), spans);
   }
 
   private getTransport(): Transport | Promise<Transport> {
@@ -114,14 +126,20 @@ export class HttpExporter implements SpanExporter {
   }
 
   export(batch: ExportBatch): Promise<ExportResult> {
-    return this.sendPayload(batch, batch.spans, batch.encode());
+    const n = batch.spans.length;
+    // Never reject: whatever goes wrong (encoding, compression, a transport bug) costs this
+    // batch, is counted, and is reported without header values.
+    return this.sendPayload(batch, batch.spans, batch.encode()).catch((err: unknown) => {
+      this.warn('export-error', `exporting a batch failed: ${describeError(err)}; ${n} spans failed`, n);
+      return { exported: 0, rejected: 0, failed: n };
+    });
   }
 
   private async sendPayload(batch: ExportBatch, spans: readonly Span[], json: Uint8Array): Promise<ExportResult> {
     const n = spans.length;
-    const d = this.opts.diagnostics;
     try {
-      this.opts.onPayload?.(json);
+      const p = this.opts.onPayload?.(json) as { then?: unknown; catch?: (f: () => void) => void } | undefined;
+      if (p && typeof p.then === 'function' && typeof p.catch === 'function') p.catch(() => undefined);
     } catch {
       /* a failing recorder must not cost the export */
     }
@@ -142,7 +160,7 @@ export class HttpExporter implements SpanExporter {
           signal: batch.signal,
         });
         if (res.status >= 200 && res.status < 300) {
-          const rejected = Math.min(n, partialRejected(res.body, d, this.where));
+          const rejected = Math.min(n, this.partialRejected(res.body, n));
           return { exported: n - rejected, rejected, failed: 0 };
         }
         if (res.status === 413 && n > 1) {
@@ -155,7 +173,7 @@ export class HttpExporter implements SpanExporter {
           return { exported: ra.exported + rb.exported, rejected: ra.rejected + rb.rejected, failed: ra.failed + rb.failed };
         }
         if (!RETRYABLE.has(res.status)) {
-          d.warn(
+          this.warn(
             `http-${res.status}`,
             `${this.where} rejected a batch with HTTP ${res.status}${snippet(res.body)}; ${n} spans rejected (not retried)`,
             n,
@@ -173,29 +191,38 @@ export class HttpExporter implements SpanExporter {
       if (!(await sleep(wait, batch.signal))) break;
     }
     if (batch.signal.aborted) return { exported: 0, rejected: 0, failed: n };
-    d.warn('export-failed', `could not deliver to ${this.where}: ${lastProblem} after ${retry.maxAttempts} attempts; ${n} spans failed`, n);
+    this.warn('export-failed', `could not deliver to ${this.where}: ${lastProblem} after ${retry.maxAttempts} attempt${retry.maxAttempts === 1 ? '' : 's'}; ${n} spans failed`, n);
     return { exported: 0, rejected: 0, failed: n };
+  }
+
+  /** rejectedSpans of a partialSuccess answer (0 when absent or unreadable); logs errorMessage. */
+  private partialRejected(body: string, n: number): number {
+    if (!body || (body.indexOf('partialSuccess') < 0 && body.indexOf('partial_success') < 0)) return 0;
+    let ps: { rejectedSpans?: unknown; rejected_spans?: unknown; errorMessage?: unknown; error_message?: unknown } | undefined;
+    try {
+      const parsed = JSON.parse(body) as { partialSuccess?: typeof ps; partial_success?: typeof ps } | null;
+      ps = parsed?.partialSuccess ?? parsed?.partial_success ?? undefined;
+    } catch {
+      return 0; // cut off or not JSON: a 2xx still means delivered
+    }
+    if (ps === null || typeof ps !== 'object') return 0;
+    // int64 in proto3 JSON is a decimal string; accept a number too.
+    const raw = Number(ps.rejectedSpans ?? ps.rejected_spans ?? 0);
+    const count = Number.isFinite(raw) && raw > 0 ? Math.min(n, Math.floor(raw)) : 0;
+    const message = ps.errorMessage ?? ps.error_message;
+    if (count > 0 || message) {
+      this.warn(
+        'partial-success',
+        `${this.where} accepted a batch of ${n} spans partially: ${count} spans rejected${message ? `: ${oneLine(String(message))}` : ''}`,
+        count,
+      );
+    }
+    return count;
   }
 
   shutdown(): void {
     const t = this.transport;
     if (t && !(t instanceof Promise)) t.close?.();
-  }
-}
-
-/** rejectedSpans of a partialSuccess answer (0 when absent or unreadable); logs errorMessage. */
-function partialRejected(body: string, d: Diagnostics, where: string): number {
-  if (!body || body.indexOf('partialSuccess') < 0) return 0;
-  try {
-    const ps = (JSON.parse(body) as { partialSuccess?: { rejectedSpans?: unknown; errorMessage?: unknown } }).partialSuccess;
-    const rejected = Number(ps?.rejectedSpans ?? 0);
-    const count = Number.isFinite(rejected) && rejected > 0 ? Math.floor(rejected) : 0;
-    if (count > 0 || ps?.errorMessage) {
-      d.warn('partial-success', `${where} accepted a batch partially: ${count} spans rejected${ps?.errorMessage ? `: ${oneLine(String(ps.errorMessage))}` : ''}`, count);
-    }
-    return count;
-  } catch {
-    return 0; // cut off or not JSON: a 2xx still means delivered
   }
 }
 
@@ -245,12 +272,36 @@ export function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-export function unref(t: unknown): void {
-  const timer = t as { unref?: () => void } | number;
-  if (typeof timer === 'object' && timer !== null && typeof timer.unref === 'function') timer.unref();
-  else if (typeof timer === 'number') {
-    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
-    deno?.unrefTimer?.(timer);
+export const unref: (t: unknown) => void = unrefTimer;
+
+const AUTH_SCHEMES = /^(bearer|basic|digest|negotiate|token|apikey)$/i;
+
+/** Every header value, and each word of it (a server may echo just the token of "Bearer <token>"). */
+export function secretsOf(headers: Record<string, string>): string[] {
+  const out = new Set<string>();
+  for (const v of Object.values(headers)) {
+    if (typeof v !== 'string') continue;
+    const value = v.trim();
+    if (value.length >= 4) out.add(value);
+    for (const word of value.split(/\s+/)) if (word.length >= 6 && !AUTH_SCHEMES.test(word)) out.add(word);
+  }
+  // Longest first, so a whole value is blanked before one of its words.
+  return [...out].sort((a, b) => b.length - a.length);
+}
+
+/** The message with every secret replaced by [redacted]. */
+export function redact(message: string, secrets: readonly string[]): string {
+  let m = message;
+  for (const s of secrets) if (m.includes(s)) m = m.split(s).join('[redacted]');
+  return m;
+}
+
+function describeError(err: unknown): string {
+  try {
+    if (err instanceof Error) return `${err.name}: ${err.message}`;
+    return String(err);
+  } catch {
+    return 'unknown error';
   }
 }
 

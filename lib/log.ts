@@ -47,13 +47,15 @@ export class Diagnostics {
     this.write(line);
   }
 
-  /** Say what was held back, once, e.g. at shutdown. */
+  /** Say what was held back, in one line, e.g. at shutdown. */
   flush(): void {
+    const parts: string[] = [];
     for (const [kind, k] of this.kinds) {
-      if (k.suppressed > 0) this.write(`${kind}: ${summary(k)} not reported individually`);
+      if (k.suppressed > 0) parts.push(`${kind}: ${summary(k)}`);
       k.suppressed = 0;
       k.spans = 0;
     }
+    if (parts.length > 0) this.write(`not reported individually: ${parts.join('; ')}`);
   }
 }
 

@@ -76,8 +76,10 @@ export class FetchTransport implements Transport {
       why = 'timeout';
       ctl.abort();
     }, req.timeoutMillis);
+    unrefTimer(timer);
     try {
-      const res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, signal: ctl.signal, keepalive: true });
+      // No `keepalive: true`: in browsers it caps the body at 64 KiB; connections are reused anyway.
+      const res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, signal: ctl.signal });
       const capped = new CappedBody();
       try {
         const reader = res.body?.getReader();
@@ -103,8 +105,24 @@ export class FetchTransport implements Transport {
 
 /** A network error's code and message, never the URL's credentials or any header. */
 export function describe(err: unknown): string {
-  const e = err as { code?: unknown; cause?: { code?: unknown; message?: unknown }; message?: unknown } | null;
-  const code = e?.code ?? e?.cause?.code;
-  const msg = String(e?.cause?.message ?? e?.message ?? err);
-  return code ? `${String(code)}: ${msg}` : msg;
+  type E = { code?: unknown; cause?: E; message?: unknown; errors?: E[] } | null | undefined;
+  const e = err as E;
+  // fetch wraps the socket error in `cause`; Node's happy-eyeballs connect gives an AggregateError
+  // with an empty message and one error per address tried.
+  const inner: E = e?.cause ?? e;
+  const code = inner?.code ?? e?.code ?? inner?.errors?.[0]?.code;
+  let msg = String(inner?.message ?? e?.message ?? '');
+  if (!msg && Array.isArray(inner?.errors) && inner.errors.length > 0) msg = String(inner.errors[0]?.message ?? '');
+  if (!msg) msg = typeof err === 'string' ? err : 'network error';
+  return code && !msg.includes(String(code)) ? `${String(code)}: ${msg}` : msg;
+}
+
+/** A timer that does not hold the process open (Node, Bun; Deno via unrefTimer). */
+export function unrefTimer(t: unknown): void {
+  const timer = t as { unref?: () => void } | number;
+  if (typeof timer === 'object' && timer !== null && typeof timer.unref === 'function') timer.unref();
+  else if (typeof timer === 'number') {
+    const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+    deno?.unrefTimer?.(timer);
+  }
 }
