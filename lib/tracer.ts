@@ -46,7 +46,9 @@ export class Tracer {
     this.config = config;
     this.active = config.enabled;
     this.clock = makeClock(config.clock);
-    this.ids = makeIdSource(config.idGenerator);
+    const ids = makeIdSource(config.idGenerator);
+    // Bound, so hooks can hand `ids.traceId` around as a plain function.
+    this.ids = { traceId: ids.traceId.bind(ids), spanId: ids.spanId.bind(ids) };
     this.diagnostics = new Diagnostics(config.logger);
     this.timeoutNs = config.spanTimeoutMillis * 1e6;
     const enc: EncoderOptions = {

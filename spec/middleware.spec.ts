@@ -343,3 +343,14 @@ test('routingFailed reaches every middleware even when one throws', async () => 
   await assert.rejects(mm.runRoutingFailed({ protocolDto: dto('r') as RequestDTO, error: new Error('x') }), /bad hook/);
   assert.deepEqual(calls, ['bad', 'good']);
 });
+
+test('invalid span_key with the default random id generator', async () => {
+  const t = setup({ idGenerator: undefined });
+  t.host.endpoint('r', () => 1);
+  await t.host.request(dto('r', { trace_id: 'not-a-uuid', span_id: 'nope' }));
+  const s = only(await t.spans());
+  assert.match(s.traceId, /^[0-9a-f]{32}$/);
+  assert.match(s.spanId, /^[0-9a-f]{16}$/);
+  assert.equal(s.attributes['request.span_key_invalid'], true);
+  await t.shutdown();
+});

@@ -37,6 +37,7 @@ export function setup(opts: InitiateOptions = {}) {
   const clock = fakeClock();
   const middlewareManager = new MiddlewareManager();
   const bufferedMiddlewareManager = new BufferedMiddlewareManager();
+  const warnings: string[] = [];
   const tracing = initiateOtlpTracing({
     exporter: mem,
     appName: 'tracker',
@@ -47,7 +48,7 @@ export function setup(opts: InitiateOptions = {}) {
     maxExportBatchSize: 2048,
     middlewareManager,
     bufferedMiddlewareManager,
-    logger: () => undefined,
+    logger: (m) => warnings.push(m),
     ...opts,
   });
   const host = new EcoHost({ middlewareManager, bufferedMiddlewareManager, autoProcess: false });
@@ -56,11 +57,15 @@ export function setup(opts: InitiateOptions = {}) {
     mem,
     clock,
     host,
+    warnings,
     middlewareManager,
     bufferedMiddlewareManager,
     /** Flushes and returns every exported span, flattened, in export order. */
     async spans(): Promise<FlatSpan[]> {
       await tracing.tracer.forceFlush();
+      // A hook that failed inside reports it as a diagnostic; in tests that is a bug.
+      const internal = warnings.filter((w) => /\b(beforeRouting|afterRouting|routingFailed|beforePush|beforeProcess|afterProcess|internal)\b/.test(w));
+      if (internal.length > 0) throw new Error(`internal errors in hooks: ${internal.join(' | ')}`);
       return flatten(mem.parsed());
     },
   };
