@@ -6,7 +6,7 @@ import { BufferedMiddlewareBase, type Metadata, type SpanKey } from './contract.
 import { OpenSpans } from './open-spans.js';
 import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, FLAGS_REMOTE_PARENT } from './span.js';
 import { parseSpanId } from './ids.js';
-import { OtlpTracingMiddleware, keyTraceId, parseKey, requestAttributes } from './middleware.js';
+import { OtlpTracingMiddleware, keyUuid, parseKey, requestAttributes } from './middleware.js';
 
 export const RECEIVE_SPAN_ID = 'otlp_receive_span_id';
 export const ROUTE_KEY = 'otlp_route_key';
@@ -56,7 +56,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
     if (!t.active) return;
     try {
       const k = parseKey(spanKey, t.ids.traceId);
-      if (!t.sampled(k.traceId)) return;
+      if (!t.sampled(k.uuid)) return;
       // Parent: the receive span (a local span of this service, possibly from before a restart;
       // the Python tracer stored it as an integer), else the caller's span (remote).
       const receive = k.fresh ? null : parseSpanId(field(metadata, RECEIVE_SPAN_ID));
@@ -69,7 +69,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
       const span = new Span(
         processName(dto, route),
         SpanKind.CONSUMER,
-        k.traceId,
+        k.uuid,
         t.ids.spanId(),
         parent,
         receive !== null || parent === '' ? FLAGS_LOCAL_PARENT : FLAGS_REMOTE_PARENT,
@@ -92,8 +92,8 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
     try {
       let span = this.open.takeByKey(dto);
       if (span === undefined) {
-        const traceId = keyTraceId(spanKey);
-        if (traceId !== null) span = this.open.takeOldest(traceId, parseSpanId(spanKey.span_id) ?? '');
+        const uuid = keyUuid(spanKey);
+        if (uuid !== null) span = this.open.takeOldest(uuid, parseSpanId(spanKey.span_id) ?? '');
       }
       if (span === undefined) return;
       const ok = success === true;

@@ -1,22 +1,52 @@
 // Id mapping between EcoSystem's span_key and OpenTelemetry ids, and random id generation.
 // Only Web Crypto is used, so this module runs on Node, Deno, Bun and edge runtimes.
+// The request path keeps a trace id in the form it arrives in, the canonical UUID: checking it
+// is one pass over its characters, with no string built; the 32-hex form is made at encode time.
 
-const ZERO_TRACE = '00000000000000000000000000000000';
+const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
 const ZERO_SPAN = '0000000000000000';
+const HEX32 = /^[\da-f]{32}$/;
+const HEX = /^[\da-f]*$/;
 
-/** True when every character of s is 0-9 or a-f (lowercase). */
-function isLowerHex(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
+/** Per ASCII code: 0 for a lowercase hex digit, 1 for '-', 2 for anything else. */
+const CLASS = new Uint8Array(128).fill(2);
+for (let i = 0; i < 16; i++) CLASS['0123456789abcdef'.charCodeAt(i)] = 0;
+CLASS[45] = 1;
+/** The class each position of a canonical UUID must have. */
+const UUID_SHAPE = new Uint8Array(36);
+UUID_SHAPE[8] = UUID_SHAPE[13] = UUID_SHAPE[18] = UUID_SHAPE[23] = 1;
+
+// Branch-free checks: random hex defeats branch prediction, a table lookup per character does not.
+function isCanonicalUuid(s: string): boolean {
+  if (s.length !== 36) return false;
+  let bad = 0;
+  for (let i = 0; i < 36; i++) {
     const c = s.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+    bad |= (c < 128 ? CLASS[c]! : 4) ^ UUID_SHAPE[i]!;
   }
-  return true;
+  return bad === 0;
 }
 
-function lowerHexOrNull(s: string): string | null {
-  if (isLowerHex(s)) return s;
-  const l = s.toLowerCase();
-  return isLowerHex(l) ? l : null;
+function isHex16(s: string): boolean {
+  if (s.length !== 16) return false;
+  let bad = 0;
+  for (let i = 0; i < 16; i++) {
+    const c = s.charCodeAt(i);
+    bad |= c < 128 ? CLASS[c]! : 4;
+  }
+  return bad === 0;
+}
+
+/**
+ * The canonical UUID (lowercase, hyphenated) of an EcoSystem trace_id: a UUID in any case,
+ * hyphenated or not (also `{...}`-braced or `urn:uuid:`-prefixed); null when it is not one, or all
+ * zeros. The arriving string itself when it is already canonical (the usual case): no allocation.
+ */
+export function canonicalUuid(value: unknown): string | null {
+  if (typeof value !== 'string') return null;
+  if (isCanonicalUuid(value)) return value === ZERO_UUID ? null : value;
+  const hex = traceIdFromUuid(value);
+  return hex === null ? null : uuidFromTraceId(hex);
 }
 
 /**
@@ -26,16 +56,19 @@ function lowerHexOrNull(s: string): string | null {
 export function traceIdFromUuid(value: unknown): string | null {
   if (typeof value !== 'string') return null;
   let s = value;
+  if (s.length === 38 && s[0] === '{' && s[37] === '}') s = s.slice(1, 37);
+  else if (s.length === 45 && s.slice(0, 9).toLowerCase() === 'urn:uuid:') s = s.slice(9);
   if (s.length === 36) {
-    if (s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 || s.charCodeAt(23) !== 45) return null;
-    s = s.slice(0, 8) + s.slice(9, 13) + s.slice(14, 18) + s.slice(19, 23) + s.slice(24);
-  } else if (s.length !== 32) {
-    if (s.length === 38 && s[0] === '{' && s[37] === '}') return traceIdFromUuid(s.slice(1, 37));
-    if (s.length === 45 && s.slice(0, 9).toLowerCase() === 'urn:uuid:') return traceIdFromUuid(s.slice(9));
-    return null;
+    if (s[8] !== '-' || s[13] !== '-' || s[18] !== '-' || s[23] !== '-') return null;
+    s = hexFromUuid(s);
   }
-  const hex = lowerHexOrNull(s);
-  return hex === null || hex === ZERO_TRACE ? null : hex;
+  s = s.toLowerCase();
+  return HEX32.test(s) && s !== '00000000000000000000000000000000' ? s : null;
+}
+
+/** The 32 hex of a hyphenated UUID (no checks). */
+export function hexFromUuid(u: string): string {
+  return u.slice(0, 8) + u.slice(9, 13) + u.slice(14, 18) + u.slice(19, 23) + u.slice(24);
 }
 
 /** Canonical lowercase hyphenated UUID form of a 32-hex trace id. */
@@ -54,11 +87,11 @@ export function parseSpanId(value: unknown): string | null {
   let n: bigint;
   if (typeof value === 'string') {
     if (value.length === 16) {
-      const hex = lowerHexOrNull(value);
+      const hex = isHex16(value) ? value : isHex16(value.toLowerCase()) ? value.toLowerCase() : null;
       if (hex !== null) return hex === ZERO_SPAN ? null : hex;
     }
     // A decimal integer as text (at most 20 digits: 2^64-1 has 20).
-    if (value.length === 0 || value.length > 20 || !/^[0-9]+$/.test(value)) return null;
+    if (value.length === 0 || value.length > 20 || !/^\d+$/.test(value)) return null;
     n = BigInt(value);
   } else if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) return null; // an unsafe double has already lost bits
@@ -118,7 +151,7 @@ export class RandomIds {
   traceId(): string {
     for (;;) {
       const id = this.take(32);
-      if (id !== ZERO_TRACE) return id;
+      if (id !== '00000000000000000000000000000000') return id;
     }
   }
 }
@@ -128,7 +161,7 @@ export function makeIdSource(gen: IdGenerator | undefined): { traceId(): string;
   const random = new RandomIds();
   if (!gen) return random;
   const check = (id: unknown, len: number, what: string): string => {
-    if (typeof id !== 'string' || id.length !== len || !isLowerHex(id) || /^0+$/.test(id)) {
+    if (typeof id !== 'string' || id.length !== len || !HEX.test(id) || /^0+$/.test(id)) {
       throw new TypeError(`idGenerator.${what}() must return ${len} lowercase hex characters, not all zero; got ${JSON.stringify(id)}`);
     }
     return id;
@@ -141,10 +174,11 @@ export function makeIdSource(gen: IdGenerator | undefined): { traceId(): string;
 
 /**
  * Sampling decision from the trace id alone, so every service and every attempt of a buffered
- * entry agree: the low 52 bits of the id against ratio * 2^52.
+ * entry agree: the low 52 bits of the id against ratio * 2^52. The id is 32 hex or its UUID.
  */
 export function sampledByRatio(traceId: string, ratio: number): boolean {
   if (ratio >= 1) return true;
   if (ratio <= 0) return false;
-  return parseInt(traceId.slice(19), 16) < ratio * 2 ** 52;
+  const low = traceId.length === 36 ? traceId[22]! + traceId.slice(24) : traceId.slice(19);
+  return parseInt(low, 16) < ratio * 2 ** 52;
 }

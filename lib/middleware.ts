@@ -7,14 +7,15 @@ import { resolveConfig, type OtlpTracingOptions, type ResolvedConfig } from './c
 import { Tracer } from './tracer.js';
 import { OpenSpans } from './open-spans.js';
 import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, FLAGS_REMOTE_PARENT } from './span.js';
-import { parseSpanId, traceIdFromUuid, uuidFromTraceId } from './ids.js';
+import { canonicalUuid, parseSpanId, uuidFromTraceId } from './ids.js';
 import type { ExportStats } from './batcher.js';
 
 /** The span_key of a request, read without trusting its shape. */
 export interface ParsedKey {
-  /** 32 hex; a fresh random one when the span_key's was unusable. */
-  traceId: string;
-  /** Canonical UUID of traceId. */
+  /**
+   * The trace id as a canonical UUID: the span_key's own string when it already is one (no copy,
+   * no hex conversion on the request path); a fresh random id when the span_key's was unusable.
+   */
   uuid: string;
   /** The caller's span id (16 hex), or '' when unusable. */
   callerId: string;
@@ -23,10 +24,10 @@ export interface ParsedKey {
   fresh: boolean;
 }
 
-/** The request's trace id if its span_key has a usable one, else null. Never throws. */
-export function keyTraceId(spanKey: unknown): string | null {
+/** The request's trace id as a canonical UUID if its span_key has a usable one, else null. Never throws. */
+export function keyUuid(spanKey: unknown): string | null {
   if (spanKey === null || typeof spanKey !== 'object') return null;
-  return traceIdFromUuid((spanKey as SpanKey).trace_id);
+  return canonicalUuid((spanKey as SpanKey).trace_id);
 }
 
 /** Reads a span_key; an unusable trace id gets a fresh random one and `invalid`. */
@@ -37,36 +38,20 @@ export function parseKey(spanKey: unknown, freshTraceId: () => string): ParsedKe
     raw = (spanKey as SpanKey).trace_id;
     rawSpan = (spanKey as SpanKey).span_id;
   }
-  const traceId = traceIdFromUuid(raw);
-  if (traceId === null) {
-    const fresh = freshTraceId();
-    return { traceId: fresh, uuid: uuidFromTraceId(fresh), callerId: '', invalid: true, fresh: true };
-  }
+  const uuid = canonicalUuid(raw);
+  if (uuid === null) return { uuid: uuidFromTraceId(freshTraceId()), callerId: '', invalid: true, fresh: true };
   const callerId = parseSpanId(rawSpan) ?? '';
-  return { traceId, uuid: canonicalUuid(raw as string, traceId), callerId, invalid: callerId === '', fresh: false };
+  return { uuid, callerId, invalid: callerId === '', fresh: false };
 }
 
-/** The arriving string itself when it is already canonical (the usual case): no allocation. */
-function canonicalUuid(raw: string, hex: string): string {
-  if (raw.length === 36) {
-    let lower = true;
-    for (let i = 0; i < 36; i++) {
-      const c = raw.charCodeAt(i);
-      if (c >= 65 && c <= 70) {
-        lower = false;
-        break;
-      }
-    }
-    if (lower) return raw;
-  }
-  return uuidFromTraceId(hex);
-}
-
-/** Attributes every span of a request carries. */
-export function requestAttributes(k: ParsedKey): unknown[] {
+/** Attributes every span of a request carries, then `request.route_key` when given. */
+export function requestAttributes(k: ParsedKey, route?: string): unknown[] {
+  // The usual request: one array of its final size.
+  if (!k.invalid && route !== undefined) return ['request.trace_id', k.uuid, 'request.span_id', k.callerId, 'request.route_key', route];
   const attrs: unknown[] = ['request.trace_id', k.uuid];
   if (k.callerId !== '') attrs.push('request.span_id', k.callerId);
   if (k.invalid) attrs.push('request.span_key_invalid', true);
+  if (route !== undefined) attrs.push('request.route_key', route);
   return attrs;
 }
 
@@ -103,14 +88,13 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   private startRequest(dto: RequestDTO | undefined): void {
     const t = this.tracer;
     const k = parseKey(dto !== null && typeof dto === 'object' ? dto.span_key : undefined, t.ids.traceId);
-    if (!t.sampled(k.traceId)) return;
+    if (!t.sampled(k.uuid)) return;
     const route = routeName(dto);
-    const attrs = requestAttributes(k);
-    attrs.push('request.route_key', route);
+    const attrs = requestAttributes(k, route);
     const span = new Span(
       route,
       SpanKind.SERVER,
-      k.traceId,
+      k.uuid,
       t.ids.spanId(),
       k.callerId,
       k.callerId === '' ? FLAGS_LOCAL_PARENT : FLAGS_REMOTE_PARENT,
@@ -132,9 +116,9 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     const byKey = this.open.takeByKey(dto);
     if (byKey !== undefined || dto === null || typeof dto !== 'object') return byKey;
     const key = (dto as RequestDTO).span_key;
-    const traceId = keyTraceId(key);
-    if (traceId === null) return undefined;
-    return this.open.takeOldest(traceId, parseSpanId((key as SpanKey).span_id) ?? '');
+    const uuid = keyUuid(key);
+    if (uuid === null) return undefined;
+    return this.open.takeOldest(uuid, parseSpanId((key as SpanKey).span_id) ?? '');
   }
 
   override async afterRouting(args: AfterRoutingArgs): Promise<unknown> {
@@ -166,8 +150,8 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   /** The newest open receive span for this span_key (the request being handled now). */
   getActiveSpan(spanKey: SpanKey): Span | undefined {
     try {
-      const traceId = keyTraceId(spanKey);
-      return traceId === null ? undefined : this.open.find(traceId, parseSpanId(spanKey.span_id) ?? '');
+      const uuid = keyUuid(spanKey);
+      return uuid === null ? undefined : this.open.find(uuid, parseSpanId(spanKey.span_id) ?? '');
     } catch {
       return undefined;
     }
@@ -181,7 +165,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   outgoingSpanKey(spanKey: SpanKey): SpanKey {
     const span = this.getActiveSpan(spanKey);
     if (span === undefined) return spanKey;
-    return { trace_id: uuidFromTraceId(span.traceId), span_id: span.spanId };
+    return { trace_id: span.traceUuid, span_id: span.spanId };
   }
 
   forceFlush(): Promise<void> {

@@ -5,7 +5,7 @@ import type { Span } from './span.js';
 
 export class OpenSpans {
   private readonly byKey = new Map<object, Span>();
-  /** Newest open span per trace id; older ones hang off `span.older`. */
+  /** Newest open span per trace id (as its UUID); older ones hang off `span.older`. */
   private readonly byTrace = new Map<string, Span>();
 
   constructor(private readonly cap: number) {}
@@ -21,12 +21,12 @@ export class OpenSpans {
     const k = typeof key === 'object' && key !== null && !this.byKey.has(key) ? key : {};
     span.key = k;
     this.byKey.set(k, span);
-    const head = this.byTrace.get(span.traceId);
+    const head = this.byTrace.get(span.traceUuid);
     if (head !== undefined) {
       span.older = head;
       head.newer = span;
     }
-    this.byTrace.set(span.traceId, span);
+    this.byTrace.set(span.traceUuid, span);
     if (this.byKey.size > this.cap) {
       const oldest = this.byKey.values().next().value as Span;
       this.remove(oldest);
@@ -43,18 +43,18 @@ export class OpenSpans {
     return span;
   }
 
-  /** The newest open span for (trace id, caller span id); callerId '' matches any. */
-  find(traceId: string, callerId: string): Span | undefined {
-    for (let s: Span | null | undefined = this.byTrace.get(traceId); s; s = s.older) {
+  /** The newest open span for (trace UUID, caller span id); callerId '' matches any. */
+  find(traceUuid: string, callerId: string): Span | undefined {
+    for (let s: Span | null | undefined = this.byTrace.get(traceUuid); s; s = s.older) {
       if (callerId === '' || s.callerId === callerId) return s;
     }
     return undefined;
   }
 
-  /** The oldest open span for (trace id, caller span id), removed: an after-hook whose DTO was replaced. */
-  takeOldest(traceId: string, callerId: string): Span | undefined {
+  /** The oldest open span for (trace UUID, caller span id), removed: an after-hook whose DTO was replaced. */
+  takeOldest(traceUuid: string, callerId: string): Span | undefined {
     let found: Span | undefined;
-    for (let s: Span | null | undefined = this.byTrace.get(traceId); s; s = s.older) {
+    for (let s: Span | null | undefined = this.byTrace.get(traceUuid); s; s = s.older) {
       if (s.callerId === callerId) found = s;
     }
     if (found !== undefined) this.remove(found);
@@ -66,8 +66,8 @@ export class OpenSpans {
     this.byKey.delete(span.key);
     const { older, newer } = span;
     if (newer !== null) newer.older = older;
-    else if (older !== null) this.byTrace.set(span.traceId, older);
-    else this.byTrace.delete(span.traceId);
+    else if (older !== null) this.byTrace.set(span.traceUuid, older);
+    else this.byTrace.delete(span.traceUuid);
     if (older !== null) older.newer = newer;
     span.key = span.older = span.newer = null;
   }

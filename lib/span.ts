@@ -1,6 +1,9 @@
-// The span model: one plain class with fixed fields (one hidden class, no getters), filled at
-// start, completed at end, read once by the encoder. Attributes are a flat [key, value, ...]
-// array, the cheapest thing to build on the request path and to walk when encoding.
+// The span model: one plain class with fixed fields (one hidden class), filled at start,
+// completed at end, read once by the encoder. Attributes are a flat [key, value, ...] array, the
+// cheapest thing to build on the request path and to walk when encoding. The trace id is kept as
+// it arrived (the span_key's UUID); its 32-hex form is made once, by the encoder.
+
+import { hexFromUuid, uuidFromTraceId } from './ids.js';
 
 export type AttributeScalar = string | number | boolean;
 export type AttributeValue = AttributeScalar | AttributeScalar[] | bigint;
@@ -32,11 +35,18 @@ export class Span {
   /** Older open span of the same trace id in the same table. */
   older: Span | null = null;
   newer: Span | null = null;
+  /** The trace id as 32 hex and as a canonical UUID: one is given, the other made when first asked for. */
+  private hex: string;
+  private uuid: string;
 
+  /**
+   * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
+   * which is what the request path has in hand.
+   */
   constructor(
     public name: string,
     public readonly kind: number,
-    public readonly traceId: string,
+    traceId: string,
     public readonly spanId: string,
     /** 16 hex, or '' for a root span. */
     public readonly parentSpanId: string,
@@ -44,7 +54,21 @@ export class Span {
     public readonly start: number,
     /** Flat list: key, value, key, value … */
     public readonly attrs: unknown[],
-  ) {}
+  ) {
+    const isUuid = traceId.length === 36;
+    this.hex = isUuid ? '' : traceId;
+    this.uuid = isUuid ? traceId : '';
+  }
+
+  /** The trace id, 32 lowercase hex. */
+  get traceId(): string {
+    return this.hex || (this.hex = hexFromUuid(this.uuid));
+  }
+
+  /** The trace id as a canonical UUID, the form EcoSystem's span_key carries. */
+  get traceUuid(): string {
+    return this.uuid || (this.uuid = uuidFromTraceId(this.hex));
+  }
 
   setAttribute(key: string, value: AttributeValue): void {
     const a = this.attrs;
