@@ -22,9 +22,11 @@ export function epochNanos(clock: Clock, t: number): string {
 class MonotonicClock implements Clock {
   readonly baseSec: number;
   private readonly offset: number;
+  // Held here: on Node, globalThis.performance is a lazy getter, a function call per reading.
+  private readonly perf = globalThis.performance;
 
   constructor() {
-    const perf = globalThis.performance;
+    const perf = this.perf;
     const wallMs = perf && typeof perf.timeOrigin === 'number' ? perf.timeOrigin + perf.now() : Date.now();
     const startPerf = perf ? perf.now() : 0;
     this.baseSec = Math.floor(wallMs / 1000);
@@ -34,7 +36,7 @@ class MonotonicClock implements Clock {
 
   now(): number {
     // performance.now() is monotonic; rounding keeps the value an integer.
-    return Math.round(this.offset + globalThis.performance.now() * 1e6);
+    return Math.round(this.offset + this.perf.now() * 1e6);
   }
 }
 
