@@ -11,11 +11,23 @@ export interface Clock {
   readonly baseSec: number;
 }
 
+/** Zeros that pad a nanosecond count of n digits to 9. */
+const PAD = ['000000000', '00000000', '0000000', '000000', '00000', '0000', '000', '00', '0', ''];
+let lastSec = -1;
+let lastSecText = '';
+
 /** Decimal epoch nanoseconds of a clock reading, as OTLP's JSON mapping writes fixed64. */
 export function epochNanos(clock: Clock, t: number): string {
   const whole = Math.floor(t / 1e9);
-  const rest = t - whole * 1e9; // 0 <= rest < 1e9, an integer
-  return String(clock.baseSec + whole) + String(rest + 1e9).slice(1);
+  const rest = t - whole * 1e9; // 0 <= rest < 1e9, an integer: a small integer to print, not a double
+  const sec = clock.baseSec + whole;
+  // Consecutive timestamps nearly always share their second: print it once.
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastSecText = String(sec);
+  }
+  const ns = String(rest);
+  return lastSecText + PAD[ns.length] + ns;
 }
 
 /** The default clock: wall time at start plus the monotonic performance timer since then. */

@@ -35,9 +35,10 @@ export class Span {
   /** Older open span of the same trace id in the same table. */
   older: Span | null = null;
   newer: Span | null = null;
-  /** The trace id as 32 hex and as a canonical UUID: one is given, the other made when first asked for. */
-  private hex: string;
-  private uuid: string;
+  /** @internal The trace id as 32 hex, or '' until asked for (see traceId). */
+  hexId: string;
+  /** @internal The trace id as a canonical UUID, or '' until asked for (see traceUuid). */
+  uuidId: string;
 
   /**
    * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
@@ -56,18 +57,18 @@ export class Span {
     public readonly attrs: unknown[],
   ) {
     const isUuid = traceId.length === 36;
-    this.hex = isUuid ? '' : traceId;
-    this.uuid = isUuid ? traceId : '';
+    this.hexId = isUuid ? '' : traceId;
+    this.uuidId = isUuid ? traceId : '';
   }
 
   /** The trace id, 32 lowercase hex. */
   get traceId(): string {
-    return this.hex || (this.hex = hexFromUuid(this.uuid));
+    return this.hexId || (this.hexId = hexFromUuid(this.uuidId));
   }
 
   /** The trace id as a canonical UUID, the form EcoSystem's span_key carries. */
   get traceUuid(): string {
-    return this.uuid || (this.uuid = uuidFromTraceId(this.hex));
+    return this.uuidId || (this.uuidId = uuidFromTraceId(this.hexId));
   }
 
   setAttribute(key: string, value: AttributeValue): void {

@@ -4,7 +4,7 @@
 import { makeClock, type Clock } from './clock.js';
 import { makeIdSource, sampledByRatio } from './ids.js';
 import { Span, StatusCode, exceptionAttributes } from './span.js';
-import { encodeBatch, envelope, type EncoderOptions } from './encode.js';
+import { encodeBatchBytes, envelope, type EncoderOptions } from './encode.js';
 import { Batcher, type ExportStats } from './batcher.js';
 import { HttpExporter, InMemoryExporter, isNode, unref, type ExportBatch, type ExportResult, type SpanExporter } from './exporter.js';
 import { Diagnostics } from './log.js';
@@ -65,14 +65,13 @@ export class Tracer {
       clock: this.clock,
     };
     const env = envelope(enc);
-    const utf8 = new TextEncoder();
     this.batcher = new Batcher({
       maxQueueSize: config.maxQueueSize,
       maxExportBatchSize: config.maxExportBatchSize,
       scheduledDelayMillis: config.scheduledDelayMillis,
       maxConcurrentExports: 2,
       exporter: this.makeExporter(),
-      encode: (spans) => utf8.encode(encodeBatch(spans, enc, env)),
+      encode: (spans) => encodeBatchBytes(spans, enc, env),
       diagnostics: this.diagnostics,
     });
     if (this.active) {
