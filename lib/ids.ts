@@ -156,10 +156,20 @@ export class RandomIds {
   }
 }
 
+export interface IdSource {
+  traceId(): string;
+  /**
+   * The id a new span starts with. A user generator's ids are drawn here, in start order, so
+   * recordings are deterministic. Random ids are not: '' makes the Span draw one when its id is
+   * first read (most request spans: by the encoder), which keeps the draw off the request path.
+   */
+  spanId(): string;
+}
+
 /** Combines a user generator (deterministic recordings) with the random one for what it lacks. */
-export function makeIdSource(gen: IdGenerator | undefined): { traceId(): string; spanId(): string } {
+export function makeIdSource(gen: IdGenerator | undefined): IdSource {
   const random = new RandomIds();
-  if (!gen) return random;
+  if (!gen) return { traceId: () => random.traceId(), spanId: () => '' };
   const check = (id: unknown, len: number, what: string): string => {
     if (typeof id !== 'string' || id.length !== len || !HEX.test(id) || /^0+$/.test(id)) {
       throw new TypeError(`idGenerator.${what}() must return ${len} lowercase hex characters, not all zero; got ${JSON.stringify(id)}`);
@@ -168,7 +178,7 @@ export function makeIdSource(gen: IdGenerator | undefined): { traceId(): string;
   };
   return {
     traceId: gen.traceId ? () => check(gen.traceId!(), 32, 'traceId') : () => random.traceId(),
-    spanId: gen.spanId ? () => check(gen.spanId!(), 16, 'spanId') : () => random.spanId(),
+    spanId: gen.spanId ? () => check(gen.spanId!(), 16, 'spanId') : () => '',
   };
 }
 

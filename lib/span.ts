@@ -3,7 +3,10 @@
 // cheapest thing to build on the request path and to walk when encoding. The trace id is kept as
 // it arrived (the span_key's UUID); its 32-hex form is made once, by the encoder.
 
-import { hexFromUuid, uuidFromTraceId } from './ids.js';
+import { RandomIds, hexFromUuid, uuidFromTraceId } from './ids.js';
+
+/** Random span ids for spans created without one (see `spanId`). */
+const randomIds = new RandomIds();
 
 export type AttributeScalar = string | number | boolean;
 export type AttributeValue = AttributeScalar | AttributeScalar[] | bigint;
@@ -35,6 +38,8 @@ export class Span {
   /** Older open span of the same trace id in the same table. */
   older: Span | null = null;
   newer: Span | null = null;
+  /** @internal The span id, or '' until a random one is drawn (see spanId). */
+  sid: string;
   /** @internal The trace id as 32 hex, or '' until asked for (see traceId). */
   hexId: string;
   /** @internal The trace id as a canonical UUID, or '' until asked for (see traceUuid). */
@@ -43,12 +48,13 @@ export class Span {
   /**
    * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
    * which is what the request path has in hand.
+   * @param spanId 16 lowercase hex, or '' for a random id drawn when first read.
    */
   constructor(
     public name: string,
     public readonly kind: number,
     traceId: string,
-    public readonly spanId: string,
+    spanId: string,
     /** 16 hex, or '' for a root span. */
     public readonly parentSpanId: string,
     public readonly flags: number,
@@ -56,9 +62,15 @@ export class Span {
     /** Flat list: key, value, key, value … */
     public readonly attrs: unknown[],
   ) {
+    this.sid = spanId;
     const isUuid = traceId.length === 36;
     this.hexId = isUuid ? '' : traceId;
     this.uuidId = isUuid ? traceId : '';
+  }
+
+  /** The span id, 16 lowercase hex. */
+  get spanId(): string {
+    return this.sid || (this.sid = randomIds.spanId());
   }
 
   /** The trace id, 32 lowercase hex. */
