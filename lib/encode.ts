@@ -1,13 +1,15 @@
-// OTLP/JSON encoder: one ExportTraceServiceRequest per batch, built by string concatenation in a
-// single pass (no intermediate objects). Rules (OTLP's proto3 JSON mapping): lowerCamelCase
-// keys, ids as lowercase hex, enums as integers, 64-bit integers as decimal strings, fields at
-// their default value omitted, strings made well-formed UTF-16 first.
+// OTLP/JSON encoder: one ExportTraceServiceRequest per batch, written as UTF-8 bytes straight
+// into the request body in a single pass (no intermediate objects, no strings per span).
+// Rules (OTLP's proto3 JSON mapping): lowerCamelCase keys, ids as lowercase hex, enums as
+// integers, 64-bit integers as decimal strings, fields at their default value omitted,
+// strings made well-formed UTF-16 first.
 //
-// Cost: a string that needs no escaping (printable ASCII without '"' or '\', nearly every
-// string a tracer sees) is quoted as it is, after one table-driven scan; names and attribute
-// keys repeat from span to span and are looked up, not re-encoded. Bytes: each span's JSON is
-// written into one buffer as soon as it is built (Latin-1 copy when all of it is ASCII), rather
-// than flattening and UTF-8-encoding one huge string at the end.
+// Why bytes: building each span as a JS string and converting it costs more than the building
+// (V8 flattens the rope into a copy, then copies it again) and leaves ~1.5 KB of garbage per
+// span for the young-generation GC. Here ids, digits and plain strings (printable ASCII without
+// '"' or '\': nearly all a tracer sees) are copied code unit by code unit; constant fragments,
+// attribute keys and the name/flags/kind run are pre-encoded once. Anything else (escapes,
+// non-ASCII, arrays, numbers, events) goes through the string helpers and TextEncoder.
 import { epochNanos, type Clock } from './clock.js';
 import type { Span, SpanEvent, AttributeValue } from './span.js';
 
@@ -34,9 +36,6 @@ const ESCAPE = new Uint8Array(128);
 for (let c = 0; c < 32; c++) ESCAPE[c] = 1;
 ESCAPE[34] = ESCAPE[92] = 1;
 
-/** Set when a string with a code unit >= 128 was encoded: the bytes then need UTF-8, not Latin-1. */
-let sawNonAscii = false;
-
 /** True when s is printable ASCII without '"' or '\': its JSON literal is s in quotes. */
 function isPlain(s: string): boolean {
   // Branch-free: one table lookup per code unit, whatever the text.
@@ -48,29 +47,9 @@ function isPlain(s: string): boolean {
   return odd === 0;
 }
 
-function escaped(s: string): string {
-  const json = JSON.stringify(wellFormed(s));
-  if (!sawNonAscii && /[^\0-\x7f]/.test(json)) sawNonAscii = true;
-  return json;
-}
-
 /** A JSON string literal of s, well-formed. */
 export function jsonString(s: string): string {
-  return isPlain(s) ? '"' + s + '"' : escaped(s);
-}
-
-/** Plain strings that repeat from span to span (names, attribute keys), in quotes. */
-const repeated = new Map<string, string>();
-
-/** jsonString for strings likely to repeat: a lookup instead of a scan. Bounded: cleared when full. */
-function cachedString(s: string): string {
-  let json = repeated.get(s);
-  if (json !== undefined) return json;
-  if (!isPlain(s)) return escaped(s);
-  if (repeated.size >= 1024) repeated.clear();
-  json = '"' + s + '"';
-  repeated.set(s, json);
-  return json;
+  return isPlain(s) ? '"' + s + '"' : JSON.stringify(wellFormed(s));
 }
 
 function truncate(s: string, limit: number): string {
@@ -120,59 +99,22 @@ export function anyValue(v: unknown, limit: number): string | null {
   return scalar(v, limit);
 }
 
-/** Per attribute key: `{"key":<key>,"value":` and the same followed by `{"stringValue":"`. */
-interface KeyHead {
-  any: string;
-  str: string;
-}
-const keyHeads = new Map<string, KeyHead>();
-
-function keyHead(k: string): KeyHead {
-  let h = keyHeads.get(k);
-  if (h === undefined) {
-    const any = '{"key":' + jsonString(k) + ',"value":';
-    h = { any, str: any + '{"stringValue":"' };
-    // Only plain keys are kept, so a cached head never hides non-ASCII from the byte writer.
-    if (isPlain(k)) {
-      if (keyHeads.size >= 1024) keyHeads.clear();
-      keyHeads.set(k, h);
-    }
-  }
-  return h;
-}
-
-/**
- * The items of `"attributes":[...]` for a flat key/value list ('' when none can be encoded).
- * `known` is a string already known to be plain (the span's own trace UUID and caller id).
- */
-function attributeItems(attrs: readonly unknown[], limit: number, known1: string, known2: string): string {
+/** `"attributes":[...]` as a string (resource, events), or '' when none can be encoded. */
+function attributesText(attrs: readonly unknown[], limit: number): string {
   let out = '';
   for (let i = 0; i < attrs.length; i += 2) {
-    const k = attrs[i];
-    const v = attrs[i + 1];
-    const head = keyHead(typeof k === 'string' ? k : String(k));
-    let kv: string;
-    if (typeof v === 'string' && v.length <= limit && (v === known1 || v === known2 || isPlain(v))) {
-      kv = head.str + v + '"}}';
-    } else {
-      const value = anyValue(v, limit);
-      if (value === null) continue;
-      kv = head.any + value + '}';
-    }
-    out = out === '' ? kv : out + ',' + kv;
+    const value = anyValue(attrs[i + 1], limit);
+    if (value === null) continue;
+    const kv = '{"key":' + jsonString(String(attrs[i])) + ',"value":' + value + '}';
+    out += out ? ',' + kv : kv;
   }
-  return out;
+  return out ? '"attributes":[' + out + ']' : '';
 }
 
-function attributes(attrs: readonly unknown[], limit: number): string {
-  const items = attributeItems(attrs, limit, '', '');
-  return items ? '"attributes":[' + items + ']' : '';
-}
-
-function events(list: SpanEvent[], opts: EncoderOptions): string {
+function eventsText(list: SpanEvent[], opts: EncoderOptions): string {
   let out = '';
   for (const e of list) {
-    const attrs = attributes(e.attrs, opts.valueLengthLimit);
+    const attrs = attributesText(e.attrs, opts.valueLengthLimit);
     out +=
       (out ? ',' : '') +
       '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) +
@@ -181,55 +123,293 @@ function events(list: SpanEvent[], opts: EncoderOptions): string {
   return out;
 }
 
-// The run of fields from flags to startTimeUnixNano's opening quote repeats for every span of a
-// route: kept for the last (flags, name, kind, limit) seen.
-let headFlags = -1;
-let headKind = -1;
-let headLimit = -1;
-let headName = '';
-let headText = '';
-let headNonAscii = false;
+// ---------------------------------------------------------------------------------------------
+// The byte writer: `buf` is the body being written, `pos` the next free byte. Writers that take
+// no care of room are called after room() made sure of it. Per-byte JavaScript loops are kept
+// for short runs; constant fragments go in with one native copy (TypedArray#set), and so do
+// long ASCII strings where Node's/Bun's Buffer offers a Latin-1 write (feature-detected).
 
-function middle(s: Span, limit: number): string {
-  if (s.name !== headName || s.flags !== headFlags || s.kind !== headKind || limit !== headLimit) {
-    const before = sawNonAscii;
-    sawNonAscii = false;
-    const name = s.name.length <= limit ? cachedString(s.name) : jsonString(truncate(s.name, limit));
-    headText = '","flags":' + s.flags + ',"name":' + name + (s.kind ? ',"kind":' + s.kind : '') + ',"startTimeUnixNano":"';
-    headNonAscii = sawNonAscii;
-    sawNonAscii = before;
-    headName = s.name;
-    headFlags = s.flags;
-    headKind = s.kind;
-    headLimit = limit;
+type NodeBuffer = Uint8Array & { latin1Write(s: string, offset: number): number };
+const NodeBuffer = (globalThis as unknown as { Buffer?: { allocUnsafe?(n: number): NodeBuffer } }).Buffer;
+const fastAlloc = typeof NodeBuffer?.allocUnsafe === 'function' && typeof NodeBuffer.allocUnsafe(1).latin1Write === 'function';
+const alloc = (n: number): Uint8Array => (fastAlloc ? NodeBuffer!.allocUnsafe!(n) : new Uint8Array(n));
+
+const utf8 = new TextEncoder();
+let buf: Uint8Array = new Uint8Array(0);
+let pos = 0;
+
+function room(n: number): void {
+  if (pos + n > buf.length) {
+    const bigger = alloc(Math.max(buf.length * 2, pos + n + 4096));
+    bigger.set(buf.subarray(0, pos));
+    buf = bigger;
   }
-  if (headNonAscii) sawNonAscii = true;
-  return headText;
+}
+
+/** Pre-encoded bytes (a constant fragment): one native copy. */
+function bytes(c: Uint8Array): void {
+  buf.set(c, pos);
+  pos += c.length;
+}
+
+/** An ASCII string known to need no escaping (ids, digits, a validated UUID). */
+function asciiKnown(s: string): void {
+  if (fastAlloc && s.length > 24) {
+    pos += (buf as NodeBuffer).latin1Write(s, pos);
+    return;
+  }
+  const b = buf;
+  const p = pos;
+  for (let i = 0; i < s.length; i++) b[p + i] = s.charCodeAt(i);
+  pos = p + s.length;
+}
+
+/** Text as UTF-8: copied as it is when ASCII, else through TextEncoder. */
+function text(s: string): void {
+  room(s.length * 3);
+  const b = buf;
+  const p = pos;
+  let high = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    high |= c;
+    b[p + i] = c;
+  }
+  pos = high < 128 ? p + s.length : p + utf8.encodeInto(s, b.subarray(p)).written;
+}
+
+/**
+ * The inside of s's JSON literal when s is plain (true), else nothing written (false).
+ * Needs room for s.length bytes.
+ */
+function plain(s: string): boolean {
+  const b = buf;
+  const p = pos;
+  let odd = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    odd |= c < 128 ? ESCAPE[c]! : 1;
+    b[p + i] = c;
+  }
+  if (odd !== 0) return false;
+  pos = p + s.length;
+  return true;
+}
+
+/** s as a JSON string literal. */
+function str(s: string): void {
+  room(s.length + 2);
+  buf[pos++] = 34;
+  if (plain(s)) buf[pos++] = 34;
+  else {
+    pos--;
+    text(JSON.stringify(wellFormed(s)));
+  }
+}
+
+/** The 32 hex of a canonical UUID: the UUID without its hyphens. Needs room for 32 bytes. */
+function hexOfUuid(u: string): void {
+  const b = buf;
+  let p = pos;
+  for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
+    b[p++] = u.charCodeAt(i);
+  }
+  pos = p;
+}
+
+/** Whole epoch seconds of the last timestamp written, and their digits. */
+let lastSec = -1;
+let lastSecDigits = new Uint8Array(0);
+
+/** Decimal epoch nanoseconds of a clock reading (as epochNanos), without building a string. */
+function nanos(clock: Clock, t: number): void {
+  const whole = Math.floor(t / 1e9);
+  let rest = t - whole * 1e9; // 0 <= rest < 1e9: fits an int32
+  const sec = clock.baseSec + whole;
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastSecDigits = utf8.encode(String(sec));
+  }
+  room(lastSecDigits.length + 9);
+  bytes(lastSecDigits);
+  const b = buf;
+  const p = pos;
+  for (let i = 8; i >= 0; i--) {
+    const q = (rest / 10) | 0;
+    b[p + i] = 48 + rest - q * 10;
+    rest = q;
+  }
+  pos = p + 9;
+}
+
+const ascii = (s: string): Uint8Array => utf8.encode(s);
+const TRACE_ID = ascii('{"traceId":"');
+const SPAN_ID = ascii('","spanId":"');
+const PARENT_SPAN_ID = ascii('","parentSpanId":"');
+const END_TIME = ascii('","endTimeUnixNano":"');
+const STRING_VALUE = ascii('{"stringValue":');
+const STRING_END = ascii('"}}');
+const STATUS_OK = ascii(',"status":{"code":1}}');
+
+/**
+ * Per attribute key, as bytes: `{"key":<key>,"value":` (any value), and the same followed by
+ * `{"stringValue":"` (a plain string value), each also with the separator before it: the span's
+ * `","attributes":[` for the first item, `,` for the others.
+ */
+interface KeyHead {
+  any: Uint8Array;
+  str: Uint8Array;
+  firstAny: Uint8Array;
+  firstStr: Uint8Array;
+  nextAny: Uint8Array;
+  nextStr: Uint8Array;
+}
+const keyHeads = new Map<string, KeyHead>();
+
+function keyHead(k: string): KeyHead {
+  let h = keyHeads.get(k);
+  if (h === undefined) {
+    const any = '{"key":' + jsonString(k) + ',"value":';
+    const str = any + '{"stringValue":"';
+    h = {
+      any: utf8.encode(any),
+      str: utf8.encode(str),
+      firstAny: utf8.encode('","attributes":[' + any),
+      firstStr: utf8.encode('","attributes":[' + str),
+      nextAny: utf8.encode(',' + any),
+      nextStr: utf8.encode(',' + str),
+    };
+    if (keyHeads.size >= 1024) keyHeads.clear(); // keys are few; a bound all the same
+    keyHeads.set(k, h);
+  }
+  return h;
+}
+
+// The last key seen at each of the first attribute positions and its head: a pointer compare
+// instead of a Map lookup for the usual span, whose keys are the same literals every time.
+const SLOTS = 8;
+const slotKey: unknown[] = new Array<unknown>(SLOTS).fill(undefined);
+const slotHead: (KeyHead | undefined)[] = new Array<KeyHead | undefined>(SLOTS).fill(undefined);
+
+/**
+ * A span's attributes, from `","attributes":[` to `]`; false when none could be encoded
+ * (nothing written). `known1`/`known2` are strings already known to be plain: the span's trace
+ * UUID and caller id, validated on the request path.
+ */
+function attributeItems(attrs: readonly unknown[], limit: number, known1: string, known2: string): boolean {
+  let any = false;
+  for (let i = 0; i < attrs.length; i += 2) {
+    const k = attrs[i];
+    const v = attrs[i + 1];
+    const slot = i >> 1;
+    let head: KeyHead;
+    if (slot < SLOTS && slotKey[slot] === k) head = slotHead[slot]!;
+    else {
+      head = keyHead(typeof k === 'string' ? k : String(k));
+      if (slot < SLOTS) {
+        slotKey[slot] = k;
+        slotHead[slot] = head;
+      }
+    }
+    if (typeof v === 'string' && v.length <= limit) {
+      const open = any ? head.nextStr : head.firstStr;
+      room(open.length + v.length + STRING_END.length);
+      const mark = pos;
+      bytes(open);
+      if (v === known1 || v === known2) asciiKnown(v);
+      else if (!plain(v)) {
+        pos = mark;
+        bytes(any ? head.nextAny : head.firstAny);
+        bytes(STRING_VALUE);
+        str(v);
+        room(2);
+        buf[pos++] = 125; // '}}'
+        buf[pos++] = 125;
+        any = true;
+        continue;
+      }
+      bytes(STRING_END);
+    } else {
+      const value = anyValue(v, limit);
+      if (value === null) continue;
+      const open = any ? head.nextAny : head.firstAny;
+      room(open.length);
+      bytes(open);
+      text(value);
+      room(1);
+      buf[pos++] = 125; // '}'
+    }
+    any = true;
+  }
+  return any;
+}
+
+// The run from flags to startTimeUnixNano's opening quote repeats for every span of a route:
+// kept, as bytes, for the last (flags, name, kind, limit) seen.
+let midFlags = -1;
+let midKind = -1;
+let midLimit = -1;
+let midName = '';
+let midBytes = new Uint8Array(0);
+
+function middle(s: Span, limit: number): Uint8Array {
+  if (s.name !== midName || s.flags !== midFlags || s.kind !== midKind || limit !== midLimit) {
+    midBytes = utf8.encode(
+      '","flags":' + s.flags + ',"name":' + jsonString(truncate(s.name, limit)) + (s.kind ? ',"kind":' + s.kind : '') + ',"startTimeUnixNano":"',
+    );
+    midName = s.name;
+    midFlags = s.flags;
+    midKind = s.kind;
+    midLimit = limit;
+  }
+  return midBytes;
 }
 
 /** One span's JSON object, fields in the proto's declaration order, defaults omitted. */
-export function encodeSpan(s: Span, opts: EncoderOptions): string {
+function writeSpan(s: Span, opts: EncoderOptions): void {
   const limit = opts.valueLengthLimit;
-  // The trace id arrives as a UUID on the request path: its hex is cut here, not stored.
-  const u = s.uuidId;
-  let out =
-    (s.hexId !== '' ? '{"traceId":"' + s.hexId : '{"traceId":"' + u.slice(0, 8) + u.slice(9, 13) + u.slice(14, 18) + u.slice(19, 23) + u.slice(24)) +
-    '","spanId":"' + s.spanId +
-    (s.parentSpanId ? '","parentSpanId":"' + s.parentSpanId : '') +
-    middle(s, limit) + epochNanos(opts.clock, s.start) +
-    '","endTimeUnixNano":"' + epochNanos(opts.clock, s.end);
-  const items = attributeItems(s.attrs, limit, u, s.callerId);
-  out = items === '' ? out + '"' : out + '","attributes":[' + items + ']';
-  if (s.events !== null && s.events.length > 0) out += ',"events":[' + events(s.events, opts) + ']';
-  if (s.statusCode !== 0) {
-    out += s.statusMessage
-      ? ',"status":{"message":' + jsonString(truncate(s.statusMessage, limit)) + ',"code":' + s.statusCode + '}}'
-      : s.statusCode === 1
-        ? ',"status":{"code":1}}'
-        : ',"status":{"code":' + s.statusCode + '}}';
-    return out;
+  const mid = middle(s, limit);
+  const spanId = s.spanId;
+  const parent = s.parentSpanId;
+  room(TRACE_ID.length + 32 + SPAN_ID.length + spanId.length + PARENT_SPAN_ID.length + parent.length + mid.length + END_TIME.length);
+  bytes(TRACE_ID);
+  // The request path keeps the trace id as the span_key's UUID; its hex is written here.
+  if (s.hexId !== '') asciiKnown(s.hexId);
+  else hexOfUuid(s.uuidId);
+  bytes(SPAN_ID);
+  asciiKnown(spanId);
+  if (parent) {
+    bytes(PARENT_SPAN_ID);
+    asciiKnown(parent);
   }
-  return out + '}';
+  bytes(mid);
+  nanos(opts.clock, s.start);
+  room(END_TIME.length);
+  bytes(END_TIME);
+  nanos(opts.clock, s.end);
+  if (attributeItems(s.attrs, limit, s.uuidId, s.callerId)) {
+    room(1);
+    buf[pos++] = 93; // ']'
+  } else {
+    room(1);
+    buf[pos++] = 34; // '"'
+  }
+  if (s.events !== null && s.events.length > 0) text(',"events":[' + eventsText(s.events, opts) + ']');
+  if (s.statusCode === 1 && !s.statusMessage) {
+    room(STATUS_OK.length);
+    bytes(STATUS_OK);
+    return;
+  }
+  if (s.statusCode !== 0) {
+    text(
+      s.statusMessage
+        ? ',"status":{"message":' + jsonString(truncate(s.statusMessage, limit)) + ',"code":' + s.statusCode + '}'
+        : ',"status":{"code":' + s.statusCode + '}',
+    );
+  }
+  room(1);
+  buf[pos++] = 125; // '}'
 }
 
 export interface Envelope {
@@ -244,7 +424,7 @@ export interface Envelope {
 export function envelope(opts: EncoderOptions): Envelope {
   const res: unknown[] = [];
   for (const k of Object.keys(opts.resource)) res.push(k, opts.resource[k]);
-  const resAttrs = attributes(res, opts.valueLengthLimit);
+  const resAttrs = attributesText(res, opts.valueLengthLimit);
   const scope =
     '{"name":' + jsonString(opts.scopeName) + (opts.scopeVersion ? ',"version":' + jsonString(opts.scopeVersion) : '') + '}';
   return {
@@ -253,54 +433,42 @@ export function envelope(opts: EncoderOptions): Envelope {
   };
 }
 
+/** Bytes per span of the largest batch so far: the first guess at a body's size. */
+let bytesPerSpan = 512;
+
+/** The batch's request body: the ExportTraceServiceRequest as UTF-8 bytes. */
+export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts)): Uint8Array {
+  // A fresh buffer per batch: the exporter keeps the body until it is delivered.
+  buf = alloc(env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1));
+  pos = 0;
+  text(env.head);
+  for (let i = 0; i < spans.length; i++) {
+    if (i > 0) {
+      room(1);
+      buf[pos++] = 44; // ','
+    }
+    writeSpan(spans[i]!, opts);
+  }
+  text(env.tail);
+  const body = buf.subarray(0, pos);
+  if (spans.length > 0) bytesPerSpan = Math.max(bytesPerSpan, Math.ceil(pos / spans.length));
+  buf = new Uint8Array(0); // hold nothing between batches
+  return body;
+}
+
+const fromUtf8 = new TextDecoder();
+
+/** One span's JSON object, as a string (tests, tools; the exporter uses encodeBatchBytes). */
+export function encodeSpan(s: Span, opts: EncoderOptions): string {
+  buf = alloc(1024);
+  pos = 0;
+  writeSpan(s, opts);
+  const json = fromUtf8.decode(buf.subarray(0, pos));
+  buf = new Uint8Array(0);
+  return json;
+}
+
 /** The whole ExportTraceServiceRequest for a batch, as a string. */
 export function encodeBatch(spans: readonly Span[], opts: EncoderOptions, env = envelope(opts)): string {
-  let body = env.head;
-  for (let i = 0; i < spans.length; i++) {
-    if (i > 0) body += ',';
-    body += encodeSpan(spans[i]!, opts);
-  }
-  return body + env.tail;
-}
-
-type NodeBuffer = Uint8Array & { write(s: string, offset: number, encoding: 'latin1' | 'utf8'): number };
-type BufferClass = { allocUnsafe(n: number): NodeBuffer };
-/** Node's and Bun's Buffer, when there: its Latin-1 write is a plain copy. Feature-detected, never required. */
-const NodeBuffer = (globalThis as { Buffer?: BufferClass }).Buffer;
-const utf8 = new TextEncoder();
-
-/** Bytes per span of the largest batch so far: the first guess at a buffer's size. */
-let bytesPerSpan = 600;
-
-/**
- * The batch's request body as UTF-8 bytes, exactly `TextEncoder.encode(encodeBatch(...))`.
- * Each span's JSON goes into the buffer as soon as it is built, while it is hot (a Latin-1 copy
- * when it is all ASCII, the usual case), instead of one huge string flattened at the end.
- */
-export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts)): Uint8Array {
-  const B = NodeBuffer;
-  const alloc = (n: number): NodeBuffer | Uint8Array => (B ? B.allocUnsafe(n) : new Uint8Array(n));
-  let buf = alloc(env.head.length * 3 + env.tail.length + spans.length * bytesPerSpan + 64);
-  let at = put(buf, 0, env.head);
-  for (let i = 0; i < spans.length; i++) {
-    sawNonAscii = false;
-    const json = encodeSpan(spans[i]!, opts);
-    // A comma, the span at up to 3 bytes per code unit, the tail: grow (rarely) before writing.
-    const room = 1 + json.length * (sawNonAscii ? 3 : 1) + env.tail.length;
-    if (at + room > buf.length) {
-      const bigger = alloc(Math.max(buf.length * 2, at + room + (spans.length - i) * bytesPerSpan));
-      bigger.set(buf.subarray(0, at));
-      buf = bigger;
-    }
-    if (i > 0) buf[at++] = 44; // ','
-    at += sawNonAscii || !B ? utf8.encodeInto(json, buf.subarray(at)).written : (buf as NodeBuffer).write(json, at, 'latin1');
-  }
-  at += put(buf, at, env.tail);
-  if (spans.length > 0) bytesPerSpan = Math.max(bytesPerSpan, Math.ceil(at / spans.length));
-  return buf.subarray(0, at);
-}
-
-/** Writes s (any text) at `at`; the buffer has room for its UTF-8. */
-function put(buf: Uint8Array, at: number, s: string): number {
-  return utf8.encodeInto(s, buf.subarray(at)).written;
+  return fromUtf8.decode(encodeBatchBytes(spans, opts, env));
 }
