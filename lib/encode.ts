@@ -438,6 +438,9 @@ let bytesPerSpan = 512;
 
 /** The batch's request body: the ExportTraceServiceRequest as UTF-8 bytes. */
 export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts)): Uint8Array {
+  // Re-entrant all the same (an attribute key's toString could flush a tracer): keep the caller's state.
+  const outerBuf = buf;
+  const outerPos = pos;
   // A fresh buffer per batch: the exporter keeps the body until it is delivered.
   buf = alloc(env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1));
   pos = 0;
@@ -452,7 +455,8 @@ export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, e
   text(env.tail);
   const body = buf.subarray(0, pos);
   if (spans.length > 0) bytesPerSpan = Math.max(bytesPerSpan, Math.ceil(pos / spans.length));
-  buf = new Uint8Array(0); // hold nothing between batches
+  buf = outerBuf; // nothing is held between batches
+  pos = outerPos;
   return body;
 }
 
@@ -460,11 +464,14 @@ const fromUtf8 = new TextDecoder();
 
 /** One span's JSON object, as a string (tests, tools; the exporter uses encodeBatchBytes). */
 export function encodeSpan(s: Span, opts: EncoderOptions): string {
+  const outerBuf = buf;
+  const outerPos = pos;
   buf = alloc(1024);
   pos = 0;
   writeSpan(s, opts);
   const json = fromUtf8.decode(buf.subarray(0, pos));
-  buf = new Uint8Array(0);
+  buf = outerBuf;
+  pos = outerPos;
   return json;
 }
 
