@@ -1,7 +1,7 @@
 // OtlpTracingMiddleware: one SERVER span per request, opened in beforeRouting and closed in
 // afterRouting (OK), routingFailed (ERROR + exception event) or the timeout sweep (ERROR).
-// The request path only reads the span_key, builds one Span and touches two maps; no
-// encoding, no I/O. Every hook catches everything: tracing never breaks a request.
+// The request path only reads the span_key, builds one Span and files it in the open-span
+// table; no encoding, no I/O. Every hook catches everything: tracing never breaks a request.
 import { MiddlewareBase, type AfterRoutingArgs, type BeforeRoutingArgs, type RequestDTO, type RoutingFailedArgs, type SpanKey } from './contract.js';
 import { resolveConfig, type OtlpTracingOptions, type ResolvedConfig } from './config.js';
 import { Tracer } from './tracer.js';
