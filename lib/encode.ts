@@ -254,12 +254,10 @@ const STATUS_OK = ascii(',"status":{"code":1}}');
 
 /**
  * Per attribute key, as bytes: `{"key":<key>,"value":` (any value), and the same followed by
- * `{"stringValue":"` (a plain string value), each also with the separator before it: the span's
+ * `{"stringValue":"` (a plain string value), each with the separator before it: the span's
  * `","attributes":[` for the first item, `,` for the others.
  */
 interface KeyHead {
-  any: Uint8Array;
-  str: Uint8Array;
   firstAny: Uint8Array;
   firstStr: Uint8Array;
   nextAny: Uint8Array;
@@ -273,8 +271,6 @@ function keyHead(k: string): KeyHead {
     const any = '{"key":' + jsonString(k) + ',"value":';
     const str = any + '{"stringValue":"';
     h = {
-      any: utf8.encode(any),
-      str: utf8.encode(str),
       firstAny: utf8.encode('","attributes":[' + any),
       firstStr: utf8.encode('","attributes":[' + str),
       nextAny: utf8.encode(',' + any),
