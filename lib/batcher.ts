@@ -52,7 +52,11 @@ const defer: (fn: () => void) => void =
   typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : (fn) => void setTimeout(fn, 0);
 
 export class Batcher {
-  private queue: Span[] = [];
+  /**
+   * The queue, as batch-sized chunks (the last one is being filled): a batch is taken with one
+   * shift of a short array, never a splice of a long one.
+   */
+  private chunks: Span[][] = [[]];
   private readonly running = new Set<Running>();
   private readonly abort = new AbortController();
   private ended = 0;
@@ -87,15 +91,17 @@ export class Batcher {
    */
   add(span: Span): void {
     this.ended++;
-    if (this.queue.length >= this.o.maxQueueSize || this.closing !== undefined) {
+    if (this.enqueued - this.dequeued >= this.o.maxQueueSize || this.closing !== undefined) {
       this.dropped++;
       if (this.closing === undefined) this.unreportedDrops++;
       else this.o.diagnostics.warn('after-shutdown', 'a span ended after shutdown began; 1 span dropped', 1);
       return;
     }
-    this.queue.push(span);
+    let tail = this.chunks[this.chunks.length - 1]!;
+    if (tail.length >= this.o.maxExportBatchSize) this.chunks.push((tail = []));
+    tail.push(span);
     this.enqueued++;
-    if (this.queue.length >= this.o.maxExportBatchSize) this.schedulePump();
+    if (tail.length >= this.o.maxExportBatchSize) this.schedulePump();
     else if (this.timer === undefined) this.arm();
   }
 
@@ -133,19 +139,14 @@ export class Batcher {
     const max = this.o.maxExportBatchSize;
     while (
       this.running.size < this.o.maxConcurrentExports &&
-      this.queue.length > 0 &&
-      (this.queue.length >= max || this.dequeued < this.drainTo)
+      this.enqueued > this.dequeued &&
+      (this.chunks[0]!.length >= max || this.dequeued < this.drainTo)
     ) {
-      let spans: Span[];
-      if (this.queue.length <= max) {
-        spans = this.queue;
-        this.queue = [];
-      } else {
-        spans = this.queue.splice(0, max);
-      }
+      const spans = this.chunks.shift()!;
+      if (this.chunks.length === 0) this.chunks.push([]);
       this.start(spans);
     }
-    if (this.queue.length > 0 && this.timer === undefined && this.closing === undefined) this.arm();
+    if (this.enqueued > this.dequeued && this.timer === undefined && this.closing === undefined) this.arm();
   }
 
   private start(spans: Span[]): void {
@@ -254,11 +255,11 @@ export class Batcher {
 
   /** What the deadline left: queued spans are dropped, in-flight ones failed, I/O aborted. */
   private giveUp(): void {
-    const left = this.queue.length;
+    const left = this.enqueued - this.dequeued;
     if (left > 0) {
       this.dropped += left;
       this.dequeued += left;
-      this.queue = [];
+      this.chunks = [[]];
     }
     let stuck = 0;
     for (const run of this.running) {
@@ -285,13 +286,13 @@ export class Batcher {
 
   /** How many spans are waiting, for beforeExit flushing. */
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.enqueued - this.dequeued + this.inFlight;
   }
 
   stats(): ExportStats {
     return {
       ended: this.ended,
-      queued: this.queue.length,
+      queued: this.enqueued - this.dequeued,
       inFlight: this.inFlight,
       exported: this.exported,
       dropped: this.dropped,

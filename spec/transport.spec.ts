@@ -1,0 +1,197 @@
+// The hand-written HTTP/1.1 client against raw TCP servers on 127.0.0.1 that answer in every
+// framing a receiver may use: exact bytes on the wire both ways.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { NodeHttpTransport } from '../lib/transport-node.ts';
+import { TransportError, MAX_RESPONSE_BYTES } from '../lib/transport.ts';
+
+interface Raw {
+  port: number;
+  requests: string[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** A TCP server: collects each request (head + body by Content-Length), answers with `answer(i)` split into `pieces`. */
+async function rawServer(answer: (i: number) => string | Buffer | null, pieces = 1): Promise<Raw> {
+  const requests: string[] = [];
+  const sockets = new Set<net.Socket>();
+  let connections = 0;
+  const server = net.createServer((sock) => {
+    connections++;
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => undefined); // the client may cut a socket off
+    let acc = Buffer.alloc(0);
+    sock.on('data', async (d) => {
+      acc = Buffer.concat([acc, d]);
+      for (;;) {
+        const end = acc.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const head = acc.subarray(0, end).toString('latin1');
+        const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        if (acc.length < end + 4 + len) return;
+        requests.push(acc.subarray(0, end + 4 + len).toString('utf8'));
+        acc = acc.subarray(end + 4 + len);
+        const out = answer(requests.length - 1);
+        if (out === null) {
+          sock.destroy();
+          return;
+        }
+        const b = Buffer.from(out);
+        const step = Math.ceil(b.length / pieces);
+        for (let i = 0; i < b.length; i += step) {
+          sock.write(b.subarray(i, i + step));
+          if (pieces > 1) await new Promise((r) => setTimeout(r, 2));
+        }
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    requests,
+    get connections() {
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+function send(t: NodeHttpTransport, port: number, body = '{"resourceSpans":[]}', timeoutMillis = 2000) {
+  return t.send({
+    url: new URL(`http://127.0.0.1:${port}/v1/traces?x=1`),
+    body: Buffer.from(body),
+    headers: { 'content-type': 'application/json', authorization: 'Bearer s' },
+    timeoutMillis,
+    signal: new AbortController().signal,
+  });
+}
+
+const OK = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
+
+test('the request on the wire: one POST with Content-Length, Host, headers, body', async () => {
+  const srv = await rawServer(() => OK);
+  const t = new NodeHttpTransport();
+  assert.deepEqual(await send(t, srv.port, '{"a":"é"}'), { status: 200, retryAfter: null, body: '{}' });
+  assert.equal(
+    srv.requests[0],
+    `POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Length: 10\r\ncontent-type: application/json\r\nauthorization: Bearer s\r\n\r\n{"a":"é"}`,
+  );
+  t.close();
+  await srv.close();
+});
+
+test('keep-alive: requests share one connection; Connection: close is honoured', async () => {
+  const srv = await rawServer((i) => (i === 2 ? OK.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : OK));
+  const t = new NodeHttpTransport();
+  for (let i = 0; i < 5; i++) assert.equal((await send(t, srv.port)).status, 200);
+  assert.equal(srv.requests.length, 5);
+  assert.equal(srv.connections, 2, 'a new connection only after the server said close');
+  t.close();
+  await srv.close();
+});
+
+test('chunked body, split across packets, with partial success inside', async () => {
+  const body = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad"}}';
+  const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+  const srv = await rawServer(() => chunked, 7);
+  const t = new NodeHttpTransport();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.equal(srv.connections, 1, 'a complete chunked answer leaves the socket reusable');
+  t.close();
+  await srv.close();
+});
+
+test('1xx is skipped; HTTP/1.0 and close-delimited bodies; Retry-After is read', async () => {
+  const answers = [
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy',
+    'HTTP/1.0 200 OK\r\n\r\n{"x":1}',
+  ];
+  const srv = await rawServer((i) => answers[i]!);
+  const t = new NodeHttpTransport();
+  assert.deepEqual(await send(t, srv.port), { status: 503, retryAfter: '7', body: 'busy' });
+  // HTTP/1.0 without length: the body runs to the close (the test server closes after writing)
+  const p = send(t, srv.port);
+  setTimeout(() => void srv.close(), 50);
+  assert.deepEqual(await p, { status: 200, retryAfter: null, body: '{"x":1}' });
+  t.close();
+});
+
+test('a huge body is cut at the cap and the socket dropped', async () => {
+  const big = 'x'.repeat(MAX_RESPONSE_BYTES * 3);
+  const srv = await rawServer(() => `HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
+  const t = new NodeHttpTransport();
+  const r = await send(t, srv.port);
+  assert.equal(r.status, 200);
+  assert.equal(r.body.length, MAX_RESPONSE_BYTES);
+  await send(t, srv.port);
+  assert.equal(srv.connections, 2, 'the cut-off socket is not reused');
+  t.close();
+  await srv.close();
+});
+
+test('no answer: closed before the status line is a network error; after it, an answer', async () => {
+  const srv = await rawServer((i) => (i === 0 ? null : 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
+  const t = new NodeHttpTransport();
+  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network');
+  const p = send(t, srv.port);
+  setTimeout(() => void srv.close(), 50);
+  assert.deepEqual(await p, { status: 200, retryAfter: null, body: 'partial' });
+  t.close();
+});
+
+test('garbage instead of HTTP is a network error; a silent server a timeout', async () => {
+  const junk = await rawServer(() => 'SSH-2.0-OpenSSH\r\n\r\n');
+  const t = new NodeHttpTransport();
+  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /not an HTTP\/1.x response/.test(e.message));
+  await junk.close();
+  const silent = await rawServer(() => '');
+  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout');
+  t.close();
+  await silent.close();
+});
+
+test('an idle socket the server closed is not reused', async () => {
+  const srv = await rawServer(() => OK);
+  const t = new NodeHttpTransport();
+  await send(t, srv.port);
+  await srv.close(); // destroys the kept-alive socket server-side
+  const again = await rawServer(() => OK);
+  // same transport, new server on another port: works, and nothing leaks into it
+  assert.equal((await send(t, again.port)).status, 200);
+  t.close();
+  await again.close();
+});
+
+test('abort: rejects at once as aborted', async () => {
+  const srv = await rawServer(() => '');
+  const t = new NodeHttpTransport();
+  const ctl = new AbortController();
+  const p = t.send({ url: new URL(`http://127.0.0.1:${srv.port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
+  setTimeout(() => ctl.abort(), 30);
+  await assert.rejects(p, (e: unknown) => e instanceof TransportError && e.kind === 'aborted');
+  t.close();
+  await srv.close();
+});
+
+test('many requests on kept-alive sockets add no listeners', async () => {
+  const srv = await rawServer(() => OK);
+  const t = new NodeHttpTransport();
+  const warnings: string[] = [];
+  const onWarn = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarn);
+  for (let i = 0; i < 50; i++) await send(t, srv.port);
+  await new Promise((r) => setImmediate(r));
+  process.off('warning', onWarn);
+  assert.deepEqual(warnings, []);
+  assert.equal(srv.connections, 1);
+  t.close();
+  await srv.close();
+});
