@@ -341,6 +341,28 @@ function attributeItems(attrs: readonly unknown[], limit: number, known1: string
   return any;
 }
 
+const REQ_TRACE_ID = ascii('","attributes":[{"key":"request.trace_id","value":{"stringValue":"');
+const REQ_SPAN_ID = ascii('"}},{"key":"request.span_id","value":{"stringValue":"');
+const REQ_ROUTE_KEY = ascii('"}},{"key":"request.route_key","value":{"stringValue":');
+
+/** A request span's three standard attributes, written from its fields (see Span.attrs). */
+function requestItems(s: Span, limit: number): boolean {
+  const uuid = s.traceUuid; // validated canonical UUID on the request path: plain
+  room(REQ_TRACE_ID.length + 36 + REQ_SPAN_ID.length + 16 + REQ_ROUTE_KEY.length);
+  bytes(REQ_TRACE_ID);
+  asciiKnown(uuid);
+  if (s.callerId !== '') {
+    bytes(REQ_SPAN_ID);
+    asciiKnown(s.callerId);
+  }
+  bytes(REQ_ROUTE_KEY);
+  str(truncate(s.name, limit));
+  room(2);
+  buf[pos++] = 125; // '}}'
+  buf[pos++] = 125;
+  return true;
+}
+
 // The run from flags to startTimeUnixNano's opening quote repeats for every span of a route:
 // kept, as bytes, for the last (flags, name, kind, limit) seen.
 let midFlags = -1;
@@ -371,8 +393,8 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   room(TRACE_ID.length + 32 + SPAN_ID.length + spanId.length + PARENT_SPAN_ID.length + parent.length + mid.length + END_TIME.length);
   bytes(TRACE_ID);
   // The request path keeps the trace id as the span_key's UUID; its hex is written here.
-  if (s.hexId !== '') asciiKnown(s.hexId);
-  else hexOfUuid(s.uuidId);
+  if (s.tid.length === 32) asciiKnown(s.tid);
+  else hexOfUuid(s.tid);
   bytes(SPAN_ID);
   asciiKnown(spanId);
   if (parent) {
@@ -384,7 +406,7 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   room(END_TIME.length);
   bytes(END_TIME);
   nanos(opts.clock, s.end);
-  if (attributeItems(s.attrs, limit, s.uuidId, s.callerId)) {
+  if (s.attrs === null ? requestItems(s, limit) : attributeItems(s.attrs, limit, s.tid, s.callerId)) {
     room(1);
     buf[pos++] = 93; // ']'
   } else {

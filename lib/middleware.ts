@@ -46,8 +46,6 @@ export function parseKey(spanKey: unknown, freshTraceId: () => string): ParsedKe
 
 /** Attributes every span of a request carries, then `request.route_key` when given. */
 export function requestAttributes(k: ParsedKey, route?: string): unknown[] {
-  // The usual request: one array of its final size.
-  if (!k.invalid && route !== undefined) return ['request.trace_id', k.uuid, 'request.span_id', k.callerId, 'request.route_key', route];
   const attrs: unknown[] = ['request.trace_id', k.uuid];
   if (k.callerId !== '') attrs.push('request.span_id', k.callerId);
   if (k.invalid) attrs.push('request.span_key_invalid', true);
@@ -90,7 +88,8 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     const k = parseKey(dto !== null && typeof dto === 'object' ? dto.span_key : undefined, t.ids.traceId);
     if (!t.sampled(k.uuid)) return;
     const route = routeName(dto);
-    const attrs = requestAttributes(k, route);
+    // A valid span_key: the three request attributes are the span's own fields (attrs null).
+    const attrs = k.invalid ? requestAttributes(k, route) : null;
     const span = new Span(
       route,
       SpanKind.SERVER,

@@ -40,10 +40,8 @@ export class Span {
   newer: Span | null = null;
   /** @internal The span id, or '' until a random one is drawn (see spanId). */
   sid: string;
-  /** @internal The trace id as 32 hex, or '' until asked for (see traceId). */
-  hexId: string;
-  /** @internal The trace id as a canonical UUID, or '' until asked for (see traceUuid). */
-  uuidId: string;
+  /** @internal The trace id as it was given: 32 hex, or its canonical UUID (36). */
+  tid: string;
 
   /**
    * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
@@ -59,13 +57,16 @@ export class Span {
     public readonly parentSpanId: string,
     public readonly flags: number,
     public readonly start: number,
-    /** Flat list: key, value, key, value … */
-    public readonly attrs: unknown[],
+    /**
+     * Flat list: key, value, key, value … or null for a request span's three standard
+     * attributes, which are its own fields (request.trace_id = traceUuid, request.span_id =
+     * callerId, request.route_key = name): no array per request, and less for the GC to copy
+     * while the span waits in the export queue.
+     */
+    public attrs: unknown[] | null,
   ) {
     this.sid = spanId;
-    const isUuid = traceId.length === 36;
-    this.hexId = isUuid ? '' : traceId;
-    this.uuidId = isUuid ? traceId : '';
+    this.tid = traceId;
   }
 
   /** The span id, 16 lowercase hex. */
@@ -75,16 +76,25 @@ export class Span {
 
   /** The trace id, 32 lowercase hex. */
   get traceId(): string {
-    return this.hexId || (this.hexId = hexFromUuid(this.uuidId));
+    return this.tid.length === 32 ? this.tid : hexFromUuid(this.tid);
   }
 
   /** The trace id as a canonical UUID, the form EcoSystem's span_key carries. */
   get traceUuid(): string {
-    return this.uuidId || (this.uuidId = uuidFromTraceId(this.hexId));
+    return this.tid.length === 36 ? this.tid : uuidFromTraceId(this.tid);
+  }
+
+  /** Every attribute as a flat list (the standard request ones spelled out). */
+  attributes(): unknown[] {
+    if (this.attrs !== null) return this.attrs;
+    const a: unknown[] = ['request.trace_id', this.traceUuid];
+    if (this.callerId !== '') a.push('request.span_id', this.callerId);
+    a.push('request.route_key', this.name);
+    return a;
   }
 
   setAttribute(key: string, value: AttributeValue): void {
-    const a = this.attrs;
+    const a = (this.attrs ??= this.attributes());
     for (let i = 0; i < a.length; i += 2) {
       if (a[i] === key) {
         a[i + 1] = value;
@@ -95,7 +105,7 @@ export class Span {
   }
 
   getAttribute(key: string): unknown {
-    const a = this.attrs;
+    const a = this.attributes();
     for (let i = 0; i < a.length; i += 2) if (a[i] === key) return a[i + 1];
     return undefined;
   }
