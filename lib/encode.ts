@@ -384,8 +384,120 @@ function middle(s: Span, limit: number): Uint8Array {
   return midBytes;
 }
 
+// The usual span (a request span with a caller, its three standard attributes, status OK) has,
+// for a given route, the same bytes everywhere but at fixed places: the ids, the two timestamps
+// (19 digits until the year 2286), the UUID and the caller id. Such a span is one copy of a
+// per-route template and seven short overwrites.
+interface Template {
+  name: string;
+  flags: number;
+  kind: number;
+  limit: number;
+  bytes: Uint8Array;
+  trace: number;
+  span: number;
+  parent: number;
+  start: number;
+  end: number;
+  uuid: number;
+  caller: number;
+}
+
+const templates = new Map<string, Template>();
+let lastTemplate: Template | undefined;
+
+function template(s: Span, limit: number): Template {
+  const t = lastTemplate;
+  if (t !== undefined && t.name === s.name && t.flags === s.flags && t.kind === s.kind && t.limit === limit) return t;
+  const cached = templates.get(s.name);
+  if (cached !== undefined && cached.flags === s.flags && cached.kind === s.kind && cached.limit === limit) return (lastTemplate = cached);
+  const name = jsonString(truncate(s.name, limit));
+  const parts = [
+    '{"traceId":"', '0'.repeat(32),
+    '","spanId":"', '0'.repeat(16),
+    '","parentSpanId":"', '0'.repeat(16),
+    '","flags":' + s.flags + ',"name":' + name + (s.kind ? ',"kind":' + s.kind : '') + ',"startTimeUnixNano":"', '0'.repeat(19),
+    '","endTimeUnixNano":"', '0'.repeat(19),
+    '","attributes":[{"key":"request.trace_id","value":{"stringValue":"', '0'.repeat(36),
+    '"}},{"key":"request.span_id","value":{"stringValue":"', '0'.repeat(16),
+    '"}},{"key":"request.route_key","value":{"stringValue":' + name + '}}],"status":{"code":1}}',
+  ];
+  // Byte offsets of the variable parts (odd indexes), counted in UTF-8 (a name may be non-ASCII).
+  const at: number[] = [];
+  let off = 0;
+  for (let i = 0; i < parts.length; i++) {
+    if (i % 2 === 1) at.push(off);
+    off += utf8.encode(parts[i]!).length;
+  }
+  const made: Template = {
+    name: s.name, flags: s.flags, kind: s.kind, limit,
+    bytes: utf8.encode(parts.join('')),
+    trace: at[0]!, span: at[1]!, parent: at[2]!, start: at[3]!, end: at[4]!, uuid: at[5]!, caller: at[6]!,
+  };
+  if (templates.size >= 256) templates.clear(); // routes are few; a bound all the same
+  templates.set(s.name, made);
+  return (lastTemplate = made);
+}
+
+/** `n` ASCII characters of s at byte offset `at` of buf. */
+function put(s: string, at: number, n: number): void {
+  const b = buf;
+  for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
+}
+
+/** 19 digits of epoch nanoseconds at byte offset `at` (seconds must have 10 digits). */
+function putNanos(clock: Clock, t: number, at: number): void {
+  const whole = Math.floor(t / 1e9);
+  let rest = t - whole * 1e9;
+  const sec = clock.baseSec + whole;
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastSecDigits = utf8.encode(String(sec));
+  }
+  const b = buf;
+  const d = lastSecDigits;
+  for (let i = 0; i < 10; i++) b[at + i] = d[i]!;
+  for (let i = 18; i >= 10; i--) {
+    const q = (rest / 10) | 0;
+    b[at + i] = 48 + rest - q * 10;
+    rest = q;
+  }
+}
+
+const TEN_DIGIT_SECONDS_MIN = 1_000_000_000;
+const TEN_DIGIT_SECONDS_MAX = 9_999_999_999;
+
+/** Writes the usual span from its route's template; false when s is not such a span. */
+function templated(s: Span, opts: EncoderOptions): boolean {
+  if (s.attrs !== null || s.events !== null || s.statusCode !== 1 || s.statusMessage !== '' || s.callerId === '' || s.parentSpanId !== s.callerId) return false;
+  if (opts.valueLengthLimit < 36) return false;
+  const base = opts.clock.baseSec;
+  if (base < TEN_DIGIT_SECONDS_MIN || base + Math.floor(s.end / 1e9) > TEN_DIGIT_SECONDS_MAX) return false;
+  const uuid = s.traceUuid;
+  const t = template(s, opts.valueLengthLimit);
+  const n = t.bytes.length;
+  room(n);
+  const p = pos;
+  buf.set(t.bytes, p);
+  if (s.tid.length === 32) put(s.tid, p + t.trace, 32);
+  else {
+    const b = buf;
+    let q = p + t.trace;
+    for (let i = 0; i < 36; i++) if (i !== 8 && i !== 13 && i !== 18 && i !== 23) b[q++] = uuid.charCodeAt(i);
+  }
+  put(s.spanId, p + t.span, 16);
+  put(s.parentSpanId, p + t.parent, 16);
+  putNanos(opts.clock, s.start, p + t.start);
+  putNanos(opts.clock, s.end, p + t.end);
+  put(uuid, p + t.uuid, 36);
+  put(s.callerId, p + t.caller, 16);
+  pos = p + n;
+  return true;
+}
+
 /** One span's JSON object, fields in the proto's declaration order, defaults omitted. */
 function writeSpan(s: Span, opts: EncoderOptions): void {
+  if (templated(s, opts)) return;
   const limit = opts.valueLengthLimit;
   const mid = middle(s, limit);
   const spanId = s.spanId;
@@ -406,7 +518,8 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   room(END_TIME.length);
   bytes(END_TIME);
   nanos(opts.clock, s.end);
-  if (s.attrs === null ? requestItems(s, limit) : attributeItems(s.attrs, limit, s.tid, s.callerId)) {
+  // Below 36 code units the UUID attribute itself is cut: the general writer does that.
+  if (s.attrs === null && limit >= 36 ? requestItems(s, limit) : attributeItems(s.attributes(), limit, s.tid, s.callerId)) {
     room(1);
     buf[pos++] = 93; // ']'
   } else {

@@ -126,3 +126,35 @@ test('the default clock is epoch-based and monotonic', () => {
   const ns = BigInt(epochNanos(c, prev));
   assert.ok(ns >= before - 5_000_000n && ns <= before + 5_000_000_000n, `${ns} vs ${before}`);
 });
+
+test('the per-route template gives the same bytes as the general writer', () => {
+  const uuid = '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708';
+  for (const name of ['tracker.log_request', 'журнал "q" \\ 🚀', 'x\uD800y', 'a'.repeat(300)]) {
+    for (const limit of [Infinity, 8]) {
+      const o = { ...opts, valueLengthLimit: limit };
+      const fast = new Span(name, SpanKind.SERVER, uuid, '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 1_234_567_891, null);
+      fast.callerId = '9c7e5a3b1d0f2e4c';
+      fast.end = 9_876_543_210_123;
+      fast.statusCode = 1;
+      // the same span with its attributes spelled out takes the general path
+      const slow = new Span(name, SpanKind.SERVER, uuid, '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 1_234_567_891, [
+        'request.trace_id', uuid, 'request.span_id', '9c7e5a3b1d0f2e4c', 'request.route_key', name,
+      ]);
+      slow.callerId = '9c7e5a3b1d0f2e4c';
+      slow.end = 9_876_543_210_123;
+      slow.statusCode = 1;
+      assert.equal(encodeSpan(fast, o), encodeSpan(slow, o), `${name.slice(0, 20)} limit ${limit}`);
+      assert.equal(encodeBatch([fast, fast], o), encodeBatch([slow, slow], o));
+      JSON.parse(encodeBatch([fast], o));
+    }
+  }
+});
+
+test('request spans without an attribute array still honour the value length limit', () => {
+  const s = new Span('route', SpanKind.SERVER, '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 0, null);
+  s.callerId = '9c7e5a3b1d0f2e4c';
+  s.end = 5;
+  const back = JSON.parse(encodeSpan(s, { ...opts, valueLengthLimit: 4 }));
+  assert.deepEqual(back.attributes.map((a: any) => a.value.stringValue), ['3f2a', '9c7e', 'rout']);
+  assert.equal(back.status, undefined);
+});
