@@ -17,35 +17,70 @@ const MAX_HEAD = 64 * 1024;
 
 type Sock = net.Socket;
 
+/** What the socket's events go to while a request owns it. */
+interface Exchange {
+  data(d: Buffer): void;
+  end(): void;
+  close(): void;
+  error(err: Error): void;
+}
+
+/**
+ * A kept-alive connection. Its listeners are attached once, for its whole life, and forward to
+ * the request that owns it (adding and removing listeners per request cost more than the write).
+ */
+class Conn {
+  exchange: Exchange | null = null;
+
+  constructor(
+    readonly sock: Sock,
+    private readonly onGone: (c: Conn) => void,
+  ) {
+    sock.setNoDelay(true);
+    // Anything arriving on an idle socket is a protocol error: drop the socket.
+    sock.on('data', (d: Buffer) => (this.exchange ? this.exchange.data(d) : sock.destroy()));
+    sock.on('end', () => this.exchange?.end());
+    sock.on('error', (err) => (this.exchange ? this.exchange.error(err) : sock.destroy()));
+    sock.on('close', () => {
+      const x = this.exchange;
+      this.exchange = null;
+      onGone(this);
+      x?.close();
+    });
+    // Inactivity: an idle socket is closed; a request has its own timeout.
+    sock.setTimeout(IDLE_MS, () => {
+      if (!this.exchange) sock.destroy();
+    });
+  }
+}
+
 export class NodeHttpTransport implements Transport {
-  /** Idle kept-alive sockets per origin, at most two (two requests are in flight at most). */
-  private readonly idle = new Map<string, Sock[]>();
+  /** Idle kept-alive connections per origin, at most two (two requests are in flight at most). */
+  private readonly idle = new Map<string, Conn[]>();
   private closed = false;
 
-  private take(key: string): Sock | undefined {
+  private take(key: string): Conn | undefined {
     const list = this.idle.get(key);
-    while (list && list.length > 0) {
-      const s = list.pop()!;
-      if (!s.destroyed && s.readyState === 'open') return s;
+    while (list !== undefined && list.length > 0) {
+      const c = list.pop()!;
+      if (!c.sock.destroyed && c.sock.readyState === 'open') return c;
     }
     return undefined;
   }
 
-  private keep(key: string, s: Sock): void {
-    const list = this.idle.get(key) ?? [];
-    if (this.closed || list.length >= 2) return void s.destroy();
-    for (const ev of ['data', 'end', 'close', 'error', 'timeout']) s.removeAllListeners(ev);
-    s.on('error', () => s.destroy());
-    s.once('close', () => {
-      const i = list.indexOf(s);
-      if (i >= 0) list.splice(i, 1);
-    });
-    // Anything arriving on an idle socket is a protocol error: drop the socket.
-    s.on('data', () => s.destroy());
-    s.setTimeout(IDLE_MS, () => s.destroy());
-    s.unref();
-    list.push(s);
-    this.idle.set(key, list);
+  private keep(key: string, c: Conn): void {
+    c.exchange = null;
+    let list = this.idle.get(key);
+    if (list === undefined) this.idle.set(key, (list = []));
+    if (this.closed || list.length >= 2) return void c.sock.destroy();
+    c.sock.unref();
+    list.push(c);
+  }
+
+  private forget(key: string, c: Conn): void {
+    const list = this.idle.get(key);
+    const i = list === undefined ? -1 : list.indexOf(c);
+    if (i >= 0) list!.splice(i, 1);
   }
 
   send(req: SendRequest): Promise<TransportResponse> {
@@ -59,17 +94,15 @@ export class NodeHttpTransport implements Transport {
     head += '\r\n';
 
     return new Promise<TransportResponse>((resolve, reject) => {
-      let sock = this.take(key);
-      if (sock === undefined) {
-        sock = secure
+      let conn = this.take(key);
+      if (conn === undefined) {
+        const sock = secure
           ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
           : net.connect({ host, port });
-        sock.setNoDelay(true);
-      } else {
-        sock.setTimeout(0);
-        for (const ev of ['data', 'error', 'timeout']) sock.removeAllListeners(ev);
+        conn = new Conn(sock, (c) => this.forget(key, c));
       }
-      const s = sock;
+      const c = conn;
+      const s = c.sock;
       s.ref();
       let settled = false;
       let status = 0;
@@ -89,8 +122,11 @@ export class NodeHttpTransport implements Transport {
         settled = true;
         cleanup();
         const body = Buffer.concat(kept).toString('utf8');
-        if (reuse && written && !this.closed) this.keep(key, s);
-        else s.destroy();
+        if (reuse && written && !this.closed) this.keep(key, c);
+        else {
+          c.exchange = null;
+          s.destroy();
+        }
         resolve({ status, retryAfter, body });
       };
       const fail = (kind: 'network' | 'timeout' | 'aborted', message: string): void => {
@@ -100,6 +136,7 @@ export class NodeHttpTransport implements Transport {
         if (status !== 0 && kind !== 'aborted') return finishOk(false);
         settled = true;
         cleanup();
+        c.exchange = null;
         s.destroy();
         reject(new TransportError(kind, message));
       };
@@ -205,16 +242,18 @@ export class NodeHttpTransport implements Transport {
         }
       };
 
-      s.on('data', (d: Buffer) => {
-        pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
-        parse();
-      });
-      s.on('end', () => {
-        if (headDone && left === -2) finishOk(false);
-        else fail('network', status === 0 ? 'connection closed before an answer' : 'connection closed mid-response');
-      });
-      s.on('close', () => fail('network', 'connection closed before an answer'));
-      s.on('error', (err) => fail('network', describe(err)));
+      c.exchange = {
+        data: (d: Buffer) => {
+          pending = pending.length === 0 ? d : Buffer.concat([pending, d]);
+          parse();
+        },
+        end: () => {
+          if (headDone && left === -2) finishOk(false);
+          else fail('network', status === 0 ? 'connection closed before an answer' : 'connection closed mid-response');
+        },
+        close: () => fail('network', 'connection closed before an answer'),
+        error: (err) => fail('network', describe(err)),
+      };
       s.cork();
       s.write(head, 'latin1');
       s.write(req.body, () => {
@@ -226,7 +265,7 @@ export class NodeHttpTransport implements Transport {
 
   close(): void {
     this.closed = true;
-    for (const list of this.idle.values()) for (const s of list) s.destroy();
+    for (const list of this.idle.values()) for (const c of list) c.sock.destroy();
     this.idle.clear();
   }
 }
