@@ -497,6 +497,7 @@ function templated(s: Span, opts: EncoderOptions): boolean {
 
 /** One span's JSON object, fields in the proto's declaration order, defaults omitted. */
 function writeSpan(s: Span, opts: EncoderOptions): void {
+  s.resolve();
   if (templated(s, opts)) return;
   const limit = opts.valueLengthLimit;
   const mid = middle(s, limit);

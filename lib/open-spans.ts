@@ -54,6 +54,7 @@ export class OpenSpans {
   }
 
   private link(index: Map<string, Span>, span: Span): void {
+    span.resolve();
     const head = index.get(span.traceUuid);
     if (head !== undefined) {
       span.older = head;

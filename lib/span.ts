@@ -3,7 +3,7 @@
 // cheapest thing to build on the request path and to walk when encoding. The trace id is kept as
 // it arrived (the span_key's UUID); its 32-hex form is made once, by the encoder.
 
-import { RandomIds, hexFromUuid, uuidFromTraceId } from './ids.js';
+import { RandomIds, canonicalUuid, hexFromUuid, parseSpanId, uuidFromTraceId } from './ids.js';
 
 /** Random span ids for spans created without one (see `spanId`). */
 const randomIds = new RandomIds();
@@ -42,6 +42,15 @@ export class Span {
   sid: string;
   /** @internal The trace id as it was given: 32 hex, or its canonical UUID (36). */
   tid: string;
+  /**
+   * @internal The span_key's trace_id and span_id as they arrived, not yet checked (see
+   * resolve). A request span is made with them so that checking two
+   * strings character by character happens at export, off the request path.
+   */
+  rawTrace: unknown = undefined;
+  rawSpan: unknown = undefined;
+  /** @internal rawTrace/rawSpan are still to be checked. */
+  unchecked = false;
 
   /**
    * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
@@ -54,8 +63,8 @@ export class Span {
     traceId: string,
     spanId: string,
     /** 16 hex, or '' for a root span. */
-    public readonly parentSpanId: string,
-    public readonly flags: number,
+    public parentSpanId: string,
+    public flags: number,
     public readonly start: number,
     /**
      * Flat list: key, value, key, value … or null for a request span's three standard
@@ -69,6 +78,28 @@ export class Span {
     this.tid = traceId;
   }
 
+  /**
+   * Checks a span made from an unchecked span_key (rawTrace): a usable one becomes the trace id,
+   * caller and parent; an unusable one gives the span a fresh trace, no parent and
+   * request.span_key_invalid, exactly as if it had been checked at start.
+   */
+  resolve(): void {
+    if (!this.unchecked) return;
+    this.unchecked = false;
+    const uuid = canonicalUuid(this.rawTrace);
+    const caller = uuid === null ? null : parseSpanId(this.rawSpan);
+    this.rawTrace = this.rawSpan = undefined;
+    if (uuid !== null && caller !== null) {
+      this.tid = uuid;
+      this.callerId = this.parentSpanId = caller;
+      return;
+    }
+    this.tid = uuid ?? uuidFromTraceId(randomIds.traceId());
+    this.callerId = this.parentSpanId = '';
+    this.flags = FLAGS_LOCAL_PARENT;
+    this.attrs = ['request.trace_id', this.tid, 'request.span_key_invalid', true, 'request.route_key', this.name];
+  }
+
   /** The span id, 16 lowercase hex. */
   get spanId(): string {
     return this.sid || (this.sid = randomIds.spanId());
@@ -76,16 +107,19 @@ export class Span {
 
   /** The trace id, 32 lowercase hex. */
   get traceId(): string {
+    this.resolve();
     return this.tid.length === 32 ? this.tid : hexFromUuid(this.tid);
   }
 
   /** The trace id as a canonical UUID, the form EcoSystem's span_key carries. */
   get traceUuid(): string {
+    this.resolve();
     return this.tid.length === 36 ? this.tid : uuidFromTraceId(this.tid);
   }
 
   /** Every attribute as a flat list (the standard request ones spelled out). */
   attributes(): unknown[] {
+    this.resolve();
     if (this.attrs !== null) return this.attrs;
     const a: unknown[] = ['request.trace_id', this.traceUuid];
     if (this.callerId !== '') a.push('request.span_id', this.callerId);

@@ -354,3 +354,55 @@ test('invalid span_key with the default random id generator', async () => {
   assert.equal(s.attributes['request.span_key_invalid'], true);
   await t.shutdown();
 });
+
+test('span_keys checked at export (no sampler, no id generator) give the same spans as checked at start', async () => {
+  const keys: unknown[] = [
+    KEY,
+    { trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id.toUpperCase() },
+    { trace_id: HEX, span_id: '11276549726919405132' },
+    { trace_id: KEY.trace_id, span_id: 'nope' },
+    { trace_id: 'nope', span_id: KEY.span_id },
+    { trace_id: undefined, span_id: undefined },
+    {},
+    null,
+    'x',
+  ];
+  const run = async (idGenerator: undefined | object) => {
+    const t = setup({ idGenerator: idGenerator as never });
+    t.host.endpoint('r', () => 1);
+    for (const k of keys) await t.host.request(dto('r', k));
+    const spans = await t.spans();
+    await t.shutdown();
+    // random ids differ by nature: keep only whether the trace is the span_key's
+    return spans.map((s) => ({
+      ...s,
+      spanId: undefined,
+      start: undefined,
+      end: undefined,
+      traceId: s.traceId === HEX ? HEX : 'fresh',
+      attributes: { ...s.attributes, 'request.trace_id': s.traceId === HEX ? s.attributes['request.trace_id'] : 'fresh' },
+    }));
+  };
+  const eager = await run({ traceId: () => 'f'.repeat(32), spanId: () => '1'.repeat(16) });
+  const lazy = await run(undefined);
+  assert.deepEqual(lazy, eager);
+  assert.equal(lazy.filter((s) => s.attributes['request.span_key_invalid'] === true).length, 6);
+});
+
+test('a span_key checked at export still serves beforePush, getActiveSpan and outgoingSpanKey', async () => {
+  const t = setup({ idGenerator: undefined });
+  const d = dto('svc.q', { trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id });
+  await t.tracer.beforeRouting({ protocolDto: d });
+  const active = t.tracer.getActiveSpan(KEY);
+  assert.ok(active);
+  assert.equal(active.traceId, HEX);
+  assert.equal(active.parentSpanId, KEY.span_id);
+  assert.deepEqual(t.tracer.outgoingSpanKey(KEY), { trace_id: KEY.trace_id, span_id: active.spanId });
+  assert.deepEqual(await t.buffered.beforePush(KEY, {}), { otlp_receive_span_id: active.spanId, otlp_route_key: 'svc.q' });
+  // an after-hook with a replaced DTO still finds it by span_key
+  await t.tracer.afterRouting({ protocolDto: { ...d }, responseDto: null });
+  const [s] = await t.spans();
+  assert.equal(s!.spanId, active.spanId);
+  assert.equal(s!.status?.code, 1);
+  await t.shutdown();
+});
