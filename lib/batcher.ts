@@ -15,6 +15,8 @@ export interface BatcherOptions {
   maxConcurrentExports: number;
   exporter: SpanExporter;
   encode: (spans: readonly Span[]) => Uint8Array;
+  /** Bodies of a settled batch, for reuse (only when the exporter holds none after settling). */
+  release?: (bodies: Uint8Array[]) => void;
   diagnostics: Diagnostics;
 }
 
@@ -38,6 +40,8 @@ interface Running {
   first: number;
   size: number;
   settled: boolean;
+  /** Bodies encoded for it, when the exporter lets them be reused. */
+  bodies?: Uint8Array[];
 }
 
 /**
@@ -156,7 +160,11 @@ export class Batcher {
     this.running.add(run);
     const batch: ExportBatch = {
       spans,
-      encode: (subset) => this.o.encode(subset ?? spans),
+      encode: (subset) => {
+        const body = this.o.encode(subset ?? spans);
+        if (this.o.release !== undefined) (run.bodies ??= []).push(body);
+        return body;
+      },
       signal: this.abort.signal,
       attempted: (bytes, isRetry) => {
         if (run.settled) return;
@@ -190,6 +198,9 @@ export class Batcher {
     this.exported += exported;
     this.rejected += rejected;
     this.failed += run.size - exported - rejected;
+    // Settled normally: the exporter is done with the bodies. (Not after the shutdown deadline,
+    // when a write may still be in progress.)
+    if (run.bodies !== undefined) this.o.release!(run.bodies);
     this.wake();
     this.pump();
   }

@@ -134,6 +134,14 @@ const NodeBuffer = (globalThis as unknown as { Buffer?: { allocUnsafe?(n: number
 const fastAlloc = typeof NodeBuffer?.allocUnsafe === 'function' && typeof NodeBuffer.allocUnsafe(1).latin1Write === 'function';
 const alloc = (n: number): Uint8Array => (fastAlloc ? NodeBuffer!.allocUnsafe!(n) : new Uint8Array(n));
 
+/** The whole buffer behind a body, to encode a later batch into; undefined when it is not worth keeping. */
+export function reusableBuffer(body: Uint8Array): Uint8Array | undefined {
+  // Small ones may live in Node's shared 8 KB slab: never hand those out again.
+  if (body.byteOffset !== 0 || body.buffer.byteLength < 65_536) return undefined;
+  const ab = body.buffer as ArrayBuffer;
+  return fastAlloc ? (globalThis as unknown as { Buffer: { from(a: ArrayBuffer): Uint8Array } }).Buffer.from(ab) : new Uint8Array(ab);
+}
+
 const utf8 = new TextEncoder();
 let buf: Uint8Array = new Uint8Array(0);
 let pos = 0;
@@ -569,12 +577,24 @@ export function envelope(opts: EncoderOptions): Envelope {
 let bytesPerSpan = 512;
 
 /** The batch's request body: the ExportTraceServiceRequest as UTF-8 bytes. */
-export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts)): Uint8Array {
+export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts), pool?: Uint8Array[]): Uint8Array {
   // Re-entrant all the same (an attribute key's toString could flush a tracer): keep the caller's state.
   const outerBuf = buf;
   const outerPos = pos;
-  // A fresh buffer per batch: the exporter keeps the body until it is delivered.
-  buf = alloc(env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1));
+  // A buffer of its own per batch (the exporter keeps the body until it is delivered): a free one
+  // from the pool when the caller keeps one, else a new one.
+  const want = env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1);
+  let free: Uint8Array | undefined;
+  if (pool !== undefined) {
+    for (let i = 0; i < pool.length; i++) {
+      if (pool[i]!.length >= want) {
+        free = pool[i];
+        pool.splice(i, 1);
+        break;
+      }
+    }
+  }
+  buf = free ?? alloc(want);
   pos = 0;
   text(env.head);
   for (let i = 0; i < spans.length; i++) {

@@ -30,7 +30,7 @@ export class PayloadFile {
         this.onError(`cannot record payloads to ${this.path}: ${err.message}`);
       });
     }
-    this.stream.write(json);
+    this.stream.write(Buffer.from(json));
     this.stream.write(NL);
   }
 

@@ -4,7 +4,7 @@
 import { makeClock, type Clock } from './clock.js';
 import { makeIdSource, sampledByRatio } from './ids.js';
 import { Span, StatusCode, exceptionAttributes } from './span.js';
-import { encodeBatchBytes, envelope, type EncoderOptions } from './encode.js';
+import { encodeBatchBytes, envelope, reusableBuffer, type EncoderOptions } from './encode.js';
 import { Batcher, type ExportStats } from './batcher.js';
 import { HttpExporter, InMemoryExporter, isNode, unref, type ExportBatch, type ExportResult, type SpanExporter } from './exporter.js';
 import { Diagnostics } from './log.js';
@@ -76,18 +76,35 @@ export class Tracer {
       clock: this.clock,
     };
     const env = envelope(enc);
+    const exporter = this.makeExporter();
+    const reusable = exporter instanceof HttpExporter || exporter instanceof InMemoryExporter || exporter === this.recordingHttp;
     this.batcher = new Batcher({
       maxQueueSize: config.maxQueueSize,
       maxExportBatchSize: config.maxExportBatchSize,
       scheduledDelayMillis: config.scheduledDelayMillis,
       maxConcurrentExports: 2,
-      exporter: this.makeExporter(),
-      encode: (spans) => encodeBatchBytes(spans, enc, env),
+      exporter,
+      encode: (spans) => encodeBatchBytes(spans, enc, env, this.bodyPool),
+      // The built-in exporters are done with a body once its batch settles (the recorder copies
+      // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
+      release: reusable ? (bodies) => this.reuse(bodies) : undefined,
       diagnostics: this.diagnostics,
     });
     if (this.active) {
       live.add(this);
       installExitHook();
+    }
+  }
+
+  /** Free body buffers (at most 4, each at least 64 KB: smaller ones may share Node's slab). */
+  private readonly bodyPool: Uint8Array[] = [];
+  /** The HTTP exporter wrapped with recording, when that is the exporter (reusable bodies too). */
+  private recordingHttp: SpanExporter | undefined;
+
+  private reuse(bodies: Uint8Array[]): void {
+    for (const b of bodies) {
+      const whole = this.bodyPool.length < 4 ? reusableBuffer(b) : undefined;
+      if (whole !== undefined) this.bodyPool.push(whole);
     }
   }
 
@@ -113,7 +130,7 @@ export class Tracer {
         onPayload: record,
       });
       if (!closeRecord) return http;
-      return { export: (b) => http.export(b), shutdown: async () => (http.shutdown(), closeRecord!()) };
+      return (this.recordingHttp = { export: (b) => http.export(b), shutdown: async () => (http.shutdown(), closeRecord!()) });
     }
     const inner = c.exporter;
     if (!record) return inner;

@@ -598,3 +598,34 @@ test('stats add up at every moment of a mixed run (flapping endpoint, small queu
     },
   );
 });
+
+test('body buffers reused across batches: every payload intact, recorded copies intact too', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ekosis-reuse-'));
+  try {
+    const file = join(dir, 'payloads.ndjson');
+    await withReceiver(OK, async (rcv) => {
+      // 256-span batches make bodies over 64 KB, the size whose buffers are kept for reuse
+      const { mw } = tracer(rcv.url, { recordPayloadsTo: file, maxExportBatchSize: 256, maxQueueSize: 4096 });
+      for (let b = 0; b < 8; b++) {
+        for (let i = 0; i < 256; i++) await request(mw, b * 256 + i, `route.${b}`);
+        if (b % 2 === 1) await mw.forceFlush(); // two batches in flight at once, then settle
+      }
+      await mw.forceFlush();
+      await mw.shutdown();
+      deliveredOnce(rcv, 2048);
+      // each payload holds exactly its own batch: one route, 256 distinct requests
+      const routes = rcv.requests.map((r) => {
+        const spans = JSON.parse(r.json).resourceSpans[0].scopeSpans[0].spans as { name: string }[];
+        assert.equal(spans.length, 256);
+        assert.equal(new Set(spans.map((s) => s.name)).size, 1);
+        return spans[0]!.name;
+      });
+      assert.deepEqual(routes.sort(), [0, 1, 2, 3, 4, 5, 6, 7].map((b) => `route.${b}`));
+      const received = Buffer.concat(rcv.requests.flatMap((r) => [r.raw, Buffer.from('\n')]));
+      assert.ok(readFileSync(file).equals(received), 'recorded bytes are the bytes sent, though the buffers were reused');
+      addsUp(mw.stats());
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
