@@ -195,3 +195,53 @@ test('many requests on kept-alive sockets add no listeners', async () => {
   t.close();
   await srv.close();
 });
+
+test('https: TLS to a server whose certificate is trusted; an untrusted one is a network error', async () => {
+  const { TEST_KEY, TEST_CERT } = await import('./helpers/tls-fixture.ts');
+  const https = await import('node:https');
+  const srv = https.createServer({ key: TEST_KEY, cert: TEST_CERT }, (req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => res.end(JSON.stringify({ got: n, path: req.url })));
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as net.AddressInfo).port;
+  try {
+    // Untrusted here (self-signed): refused, with the reason.
+    const t = new NodeHttpTransport();
+    await assert.rejects(
+      t.send({ url: new URL(`https://127.0.0.1:${port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal }),
+      (e: unknown) => e instanceof TransportError && e.kind === 'network' && /self-signed/i.test(e.message),
+    );
+    t.close();
+    // Trusted through NODE_EXTRA_CA_CERTS, as a user with a private CA would: a child process.
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { execFile } = await import('node:child_process');
+    const dir = mkdtempSync(join(tmpdir(), 'ekosis-tls-'));
+    writeFileSync(join(dir, 'ca.pem'), TEST_CERT);
+    const script = join(dir, 'send.mts');
+    writeFileSync(
+      script,
+      `import { NodeHttpTransport } from ${JSON.stringify(new URL('../lib/transport-node.ts', import.meta.url).pathname)};
+const t = new NodeHttpTransport();
+const out = [];
+for (const host of ['127.0.0.1', 'localhost', 'localhost']) {
+  const r = await t.send({ url: new URL('https://' + host + ':${port}/v1/traces'), body: Buffer.alloc(100000, 120), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
+  out.push(r.status + ' ' + r.body);
+}
+t.close();
+console.log(JSON.stringify(out));`,
+    );
+    const stdout = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, timeout: 20_000 }, (err, out, errOut) =>
+        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      ),
+    );
+    assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), Array(3).fill('200 {"got":100000,"path":"/v1/traces"}'));
+  } finally {
+    srv.closeAllConnections();
+    await new Promise((r) => srv.close(r));
+  }
+});
