@@ -89,53 +89,13 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     if (t.lazyKeys && key !== null && typeof key === 'object') {
       // Checking the span_key's two strings is left to the exporter (Span.resolve): the usual
       // request pays for reading two fields, not for 52 characters checked one by one.
-      const r = (dto as RequestDTO).route_key;
-      const span = new Span(
-        typeof r === 'string' && r !== '' ? r : 'unknown_route',
-        SpanKind.SERVER,
-        '',
-        '',
-        '',
-        FLAGS_REMOTE_PARENT,
-        t.clock.now(),
-        null,
-      );
+      const span = new Span(routeName(dto), SpanKind.SERVER, '', '', '', FLAGS_REMOTE_PARENT, t.clock.now(), null);
       span.rawTrace = key.trace_id;
       span.rawSpan = key.span_id;
       span.unchecked = true;
-      const evicted = this.open.add(dto, span);
-      if (evicted !== undefined) this.evict(evicted);
-      return;
+      return this.track(dto, span);
     }
-    // Checked now (a sampler or a user id generator needs the trace id at start).
-    let uuid: string | null = null;
-    let caller: string | null = null;
-    if (key !== null && typeof key === 'object') {
-      uuid = canonicalUuid(key.trace_id);
-      if (uuid !== null) caller = parseSpanId(key.span_id);
-    }
-    if (uuid === null || caller === null) return this.startFlagged(dto, key);
-    if (t.ratio < 1 && !t.sampled(uuid)) return;
-    const r = (dto as RequestDTO).route_key;
-    // A valid span_key: the three request attributes are the span's own fields (attrs null).
-    const span = new Span(
-      typeof r === 'string' && r !== '' ? r : 'unknown_route',
-      SpanKind.SERVER,
-      uuid,
-      t.userSpanIds ? t.ids.spanId() : '',
-      caller,
-      FLAGS_REMOTE_PARENT,
-      t.clock.now(),
-      null,
-    );
-    span.callerId = caller;
-    const evicted = this.open.add(dto, span);
-    if (evicted !== undefined) this.evict(evicted);
-  }
-
-  /** A request whose span_key is unusable: traced all the same, flagged, without a parent. */
-  private startFlagged(dto: RequestDTO | undefined, key: unknown): void {
-    const t = this.tracer;
+    // Checked now: a sampler or a user id generator needs the trace id at start.
     const k = parseKey(key, t.ids.traceId);
     if (!t.sampled(k.uuid)) return;
     const route = routeName(dto);
@@ -147,9 +107,14 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
       k.callerId,
       k.callerId === '' ? FLAGS_LOCAL_PARENT : FLAGS_REMOTE_PARENT,
       t.clock.now(),
-      requestAttributes(k, route),
+      // A valid span_key: the three request attributes are the span's own fields (attrs null).
+      k.invalid ? requestAttributes(k, route) : null,
     );
     span.callerId = k.callerId;
+    this.track(dto, span);
+  }
+
+  private track(dto: unknown, span: Span): void {
     const evicted = this.open.add(dto, span);
     if (evicted !== undefined) this.evict(evicted);
   }

@@ -33,10 +33,6 @@ export class Tracer {
   readonly config: ResolvedConfig;
   readonly clock: Clock;
   readonly ids: { traceId(): string; spanId(): string };
-  /** The sampling ratio; below 1 the sampler is consulted. */
-  readonly ratio: number;
-  /** A user id generator draws span ids at span start (deterministic output); else '' and a random id later. */
-  readonly userSpanIds: boolean;
   /** Request spans carry their span_key unchecked until export (see Span.resolve). */
   readonly lazyKeys: boolean;
   readonly diagnostics: Diagnostics;
@@ -55,11 +51,9 @@ export class Tracer {
     const ids = makeIdSource(config.idGenerator);
     // Bound, so hooks can hand `ids.traceId` around as a plain function.
     this.ids = { traceId: ids.traceId.bind(ids), spanId: ids.spanId.bind(ids) };
-    this.ratio = config.sampler;
-    this.userSpanIds = config.idGenerator?.spanId !== undefined;
     // With no sampler to consult and no user id generator to draw from in start order, a
     // request span's span_key can be checked later, at export.
-    this.lazyKeys = this.ratio >= 1 && config.idGenerator === undefined;
+    this.lazyKeys = config.sampler >= 1 && config.idGenerator === undefined;
     this.diagnostics = new Diagnostics(config.logger);
     this.timeoutNs = config.spanTimeoutMillis * 1e6;
     const enc: EncoderOptions = {

@@ -34,7 +34,7 @@ class Conn {
 
   constructor(
     readonly sock: Sock,
-    private readonly onGone: (c: Conn) => void,
+    onGone: (c: Conn) => void,
   ) {
     sock.setNoDelay(true);
     // Anything arriving on an idle socket is a protocol error: drop the socket.
