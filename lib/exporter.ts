@@ -110,7 +110,7 @@ export class HttpExporter implements SpanExporter {
   }
 
   private getTransport(): Transport | Promise<Transport> {
-    // node:http where it exists (keep-alive, one write), fetch elsewhere.
+    // The Node transport (HTTP/1.1 over net/tls, keep-alive, one write) where it loads, fetch elsewhere.
     this.transport ??= isNode()
       ? import('./transport-node.js').then((m) => (this.transport = new m.NodeHttpTransport()), () => (this.transport = new FetchTransport()))
       : new FetchTransport();
