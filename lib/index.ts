@@ -1,5 +1,5 @@
 // The package's main entry: the host contract, the tracer, and the pieces needed to test or
-// extend it. Node-only parts (node:http transport, node:fs recorder) load lazily; the CLI and
+// extend it. Node-only parts (net/tls transport, node:fs recorder) load lazily; the CLI and
 // receiver are not imported from here.
 export {
   MiddlewareBase,

@@ -1,4 +1,4 @@
-// Sending one request body and reading a capped response. Node gets keep-alive node:http
+// Sending one request body and reading a capped response. Node gets a keep-alive HTTP/1.1 client over net/tls
 // (./transport-node.ts, loaded only there); every other runtime gets fetch.
 
 export interface TransportResponse {
@@ -62,7 +62,7 @@ export class CappedBody {
   }
 }
 
-/** The fetch transport, for runtimes without node:http. */
+/** The fetch transport, for runtimes without node:net. */
 export class FetchTransport implements Transport {
   async send(req: SendRequest): Promise<TransportResponse> {
     const ctl = new AbortController();
