@@ -2,7 +2,6 @@
 // Node-only (node:fs), loaded only when recording is asked for.
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ExportBatch, ExportResult, SpanExporter } from './exporter.js';
 
 const NL = new Uint8Array([10]);
 
@@ -40,23 +39,5 @@ export class PayloadFile {
     this.stream = undefined;
     if (!s || this.broken) return Promise.resolve();
     return new Promise((resolve) => s.end(() => resolve()));
-  }
-}
-
-/** An exporter that only records: payloads go to a file, nothing to the network. */
-export class PayloadRecorder implements SpanExporter {
-  private readonly file: PayloadFile;
-
-  constructor(path: string) {
-    this.file = new PayloadFile(path);
-  }
-
-  export(batch: ExportBatch): Promise<ExportResult> {
-    this.file.append(batch.encode());
-    return Promise.resolve({ exported: batch.spans.length, rejected: 0, failed: 0 });
-  }
-
-  shutdown(): Promise<void> {
-    return this.file.close();
   }
 }

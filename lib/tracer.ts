@@ -70,8 +70,7 @@ export class Tracer {
       clock: this.clock,
     };
     const env = envelope(enc);
-    const exporter = this.makeExporter();
-    const reusable = exporter instanceof HttpExporter || exporter instanceof InMemoryExporter || exporter === this.recordingHttp;
+    const { exporter, reusable } = this.makeExporter();
     this.batcher = new Batcher({
       maxQueueSize: config.maxQueueSize,
       maxExportBatchSize: config.maxExportBatchSize,
@@ -92,9 +91,6 @@ export class Tracer {
 
   /** Free body buffers (at most 4, each at least 64 KB: smaller ones may share Node's slab). */
   private readonly bodyPool: Uint8Array[] = [];
-  /** The HTTP exporter wrapped with recording, when that is the exporter (reusable bodies too). */
-  private recordingHttp: SpanExporter | undefined;
-
   private reuse(bodies: Uint8Array[]): void {
     for (const b of bodies) {
       const whole = this.bodyPool.length < 4 ? reusableBuffer(b) : undefined;
@@ -102,7 +98,11 @@ export class Tracer {
     }
   }
 
-  private makeExporter(): SpanExporter {
+  /**
+   * The exporter, with recording around it when asked for; `reusable` when it is done with a
+   * batch's body once the batch settles (the built-in ones: the recorder writes a copy).
+   */
+  private makeExporter(): { exporter: SpanExporter; reusable: boolean } {
     const c = this.config;
     let record: ((json: Uint8Array) => Promise<void>) | undefined;
     let closeRecord: (() => Promise<void>) | undefined;
@@ -123,13 +123,13 @@ export class Tracer {
         diagnostics: this.diagnostics,
         onPayload: record,
       });
-      if (!closeRecord) return http;
-      return (this.recordingHttp = { export: (b) => http.export(b), shutdown: async () => (http.shutdown(), closeRecord!()) });
+      if (!closeRecord) return { exporter: http, reusable: true };
+      return { exporter: { export: (b) => http.export(b), shutdown: async () => (http.shutdown(), closeRecord!()) }, reusable: true };
     }
     const inner = c.exporter;
-    if (!record) return inner;
+    if (!record) return { exporter: inner, reusable: inner instanceof InMemoryExporter };
     // A replaced exporter still gets its payloads recorded, exactly as encoded.
-    return {
+    const exporter: SpanExporter = {
       export: async (b: ExportBatch): Promise<ExportResult> => {
         await record!(b.encode()).catch(() => undefined);
         return inner.export(b);
@@ -139,6 +139,7 @@ export class Tracer {
         await closeRecord!();
       },
     };
+    return { exporter, reusable: false };
   }
 
   sampled(traceId: string): boolean {

@@ -2,26 +2,19 @@
 // payloads and headers, retry policy (Retry-After as seconds and as a date, 429, 503), 400,
 // 413 split, partial success, refused / hanging endpoints, the shutdown deadline, gzip,
 // keep-alive, payload recording, odd 200 bodies, and stats that always add up.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OtlpTracingMiddleware, type ExportStats, type RequestDTO, type SpanKey } from '../lib/index.ts';
+import { failOnUnhandled } from './helpers/no-unhandled.ts';
 import { FakeReceiver, OK, refusedPort, type Plan } from './helpers/receiver-fake.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Process-level safety net: nothing the exporter does may reject unhandled or throw uncaught.
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown): void => void unhandled.push(e);
-process.on('unhandledRejection', onUnhandled);
-process.on('uncaughtException', onUnhandled);
-after(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUnhandled);
-  assert.deepEqual(unhandled, [], 'no unhandled rejection or uncaught exception');
-});
+failOnUnhandled();
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -5,12 +5,13 @@
 // that timed out although the server had received it), shutdown meets its deadline, memory
 // stays bounded, timers do not hold the process, and secrets never reach any output.
 // Every loop is bounded in count and time; timings are asserted with generous margins.
-import { test, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { OtlpTracingMiddleware, type ExportStats, type RequestDTO } from '../lib/index.ts';
+import { failOnUnhandled } from './helpers/no-unhandled.ts';
 import { FakeReceiver, OK, refusedPort, type Answer, type Plan } from './helpers/receiver-fake.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -18,15 +19,7 @@ const CHILD = join(ROOT, 'spec', 'helpers', 'reliability-child.ts');
 
 // ---------------------------------------------------------------------------------------------
 // Nothing may reject unhandled or throw uncaught, in any scenario.
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown): void => void unhandled.push(e);
-process.on('unhandledRejection', onUnhandled);
-process.on('uncaughtException', onUnhandled);
-after(() => {
-  process.off('unhandledRejection', onUnhandled);
-  process.off('uncaughtException', onUnhandled);
-  assert.deepEqual(unhandled.map(String), [], 'no unhandled rejection or uncaught exception');
-});
+failOnUnhandled();
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
