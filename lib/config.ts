@@ -80,10 +80,7 @@ export interface ResolvedConfig {
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
+  override name = 'ConfigError';
 }
 
 /** process.env where it exists (Node, Bun, Deno with --allow-env), else nothing. */
@@ -101,294 +98,214 @@ function processArgv(): string[] {
 
 /** EcoSystem's application name: the script's file name without extension, in snake_case. */
 export function deriveAppName(argv = processArgv()): string | undefined {
-  const script = argv[1];
-  if (!script) return undefined;
-  const base = script.split(/[\\/]/).pop()!.replace(/\.[^.]*$/, '');
-  const snake = base
-    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
-    .replace(/[^A-Za-z0-9]+/g, '_')
-    .toLowerCase()
-    .replace(/^_+|_+$/g, '');
-  return snake || undefined;
+  return (
+    argv[1]
+      ?.replace(/^.*[\\/]|\.[^.]*$/g, '') // directory and extension
+      .replace(/([a-z0-9])(?=[A-Z])|([A-Z])(?=[A-Z][a-z])/g, '$1$2_') // myServer -> my_Server, HTTPGateway -> HTTP_Gateway
+      .replace(/[^A-Za-z0-9]+/g, '_')
+      .toLowerCase()
+      .replace(/^_+|_+$/g, '') || undefined
+  );
 }
 
-/** EcoSystem's instance id: the -i / --instance argument. */
+/** EcoSystem's instance id: the first -i / --instance argument (-i 3, -i3, --instance 3, --instance=3). */
 export function deriveInstance(argv = processArgv()): string | undefined {
-  for (let i = 2; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-i' || a === '--instance') return argv[i + 1];
-    if (a.startsWith('--instance=')) return a.slice(11);
-    if (a.startsWith('-i') && a.length > 2 && !a.startsWith('--')) return a.slice(2);
-  }
-  return undefined;
+  // The arguments joined by NUL, which no argument can contain.
+  return /(?:^|\0)(?:-i\0?|--instance[\0=])([^\0]*)/.exec(argv.slice(2).join('\0'))?.[1];
 }
 
-interface Source {
-  value: string;
-  name: string;
+const isObject = (value: unknown): value is Record<string, any> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A value for an error message: strings quoted and cut short, objects and functions by their kind only. */
+function show(value: unknown): string {
+  return typeof value === 'string'
+    ? JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
+    : isObject(value) ? 'an object' : Array.isArray(value) ? 'an array' : typeof value === 'function' ? 'a function' : String(value);
 }
 
-/** The first set variable of the ECOENV ladder for KEY, instance > app > machine. */
-function ecoenv(env: Env, key: string, app: string, instance: string): Source | undefined {
-  const A = app.toUpperCase();
-  const I = instance.toUpperCase();
-  for (const name of [`ECOENV_EXTRA_${A}_${I}_${key}`, `ECOENV_EXTRA_${A}_${key}`, `ECOENV_EXTRA_${key}`]) {
-    const v = env[name];
-    if (v !== undefined && v !== '') return { value: v, name };
-  }
-  return undefined;
+/** The one shape of a start-up error: "<option or variable>: <value> is not <what was expected>". */
+function fail(source: string, value: unknown, what: string): never {
+  throw new ConfigError(`${source}: ${show(value)} is not ${what}`);
 }
 
-function first(env: Env, ...names: string[]): Source | undefined {
-  for (const name of names) {
-    const v = env[name];
-    if (v !== undefined && v !== '') return { value: v, name };
-  }
-  return undefined;
-}
+/**
+ * Turns a setting's value into its resolved form, or throws naming SOURCE ("option x" or a
+ * variable's name). FROM_ENV: VALUE is a variable's text rather than an option's value.
+ */
+type Parse = (source: string, value: any, fromEnv?: boolean) => any;
+/** Where a setting came from: the arguments of a Parse. */
+type Found = [source: string, value: any, fromEnv?: boolean];
 
-function num(src: Source, opts: { min: number; max?: number; integer?: boolean; what: string }): number {
-  const n = Number(src.value.trim());
-  if (src.value.trim() === '' || !Number.isFinite(n) || n < opts.min || (opts.max !== undefined && n > opts.max) || (opts.integer && !Number.isInteger(n))) {
-    throw new ConfigError(`${src.name}: ${JSON.stringify(src.value)} is not ${opts.what}`);
-  }
-  return n;
-}
+/** A value that must pass OK (not parsed: options of this kind have no variable). */
+const shaped =
+  (what: string, ok: (value: any) => boolean): Parse =>
+  (source, value) =>
+    ok(value) ? value : fail(source, value, what);
 
-function optNum(o: Record<string, unknown>, key: string, d: { min: number; max?: number; integer?: boolean; what: string }, prefix = ''): number | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < d.min || (d.max !== undefined && v > d.max) || (d.integer && !Number.isInteger(v))) {
-    throw new ConfigError(`option ${prefix}${key}: ${describeValue(v)} is not ${d.what}`);
-  }
-  return v;
-}
+const text = shaped('a string', (v) => typeof v === 'string');
 
-function describeValue(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
-  if (typeof v === 'object') return v === null ? 'null' : Array.isArray(v) ? 'an array' : 'an object';
-  return String(v);
-}
+/** A number option, or a variable's text read as one, from MIN to MAX (and WHOLE). */
+const range =
+  (min: number, max: number, whole?: boolean): Parse =>
+  (source, value, fromEnv) => {
+    const n = fromEnv ? Number(value.trim() || NaN) : value;
+    return typeof n === 'number' && n >= min && n <= max && (!whole || Number.isInteger(n))
+      ? n
+      : fail(source, value, `${whole ? 'a whole number' : 'a number'} from ${min}${max < Infinity ? ' to ' + max : ' up'}`);
+  };
+const MILLIS = range(0, 2_147_483_647); // setTimeout's limit
+const MILLIS_1 = range(1, 2_147_483_647);
+const COUNT = range(1, 10_000_000, true);
+const RATIO = range(0, 1);
 
-/** Validates an endpoint URL; the message never repeats credentials. */
-export function checkEndpoint(value: string, source: string): string {
-  let url: URL;
+const OTLP_ENDPOINT = 'OTEL_EXPORTER_OTLP_ENDPOINT';
+
+/** An http(s) endpoint URL; the message never repeats the value (it may hold credentials). */
+const url: Parse = (source, value) => {
+  // The generic OTLP endpoint is a base URL; the traces path is appended.
+  const href = source === OTLP_ENDPOINT ? value.replace(/\/+$/, '') + '/v1/traces' : text(source, value);
+  let parsed: URL | undefined;
   try {
-    url = new URL(value.trim());
+    parsed = new URL(href.trim());
   } catch {
-    throw new ConfigError(`${source}: not a valid URL (expected e.g. http://localhost:4318/v1/traces)`);
+    /* reported below */
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(`${source}: scheme ${JSON.stringify(url.protocol)} is not supported; use http: or https:`);
+  if (!/^https?:$/.test(parsed?.protocol ?? '') || parsed!.username || parsed!.password) {
+    throw new ConfigError(`${source}: not an http(s) URL without credentials (send those as a header)`);
   }
-  if (url.username || url.password) {
-    throw new ConfigError(`${source}: credentials in the URL are not accepted (they would end up in logs); send them as a header, e.g. Authorization`);
-  }
-  return url.href;
-}
+  return parsed!.href;
+};
 
-/** "k1=v1,k2=v2" with percent-encoded values (the OTEL_*_HEADERS / RESOURCE_ATTRIBUTES format). */
-function keyValues(src: Source): Record<string, string> {
-  const out: Record<string, string> = {};
-  const parts = src.value.split(',');
-  for (let i = 0; i < parts.length; i++) {
-    const part = parts[i]!.trim();
-    if (!part) continue;
-    const eq = part.indexOf('=');
-    const key = eq > 0 ? part.slice(0, eq).trim() : '';
-    if (!key) throw new ConfigError(`${src.name}: entry ${i + 1} is not key=value`);
-    let value: string;
+/**
+ * Name/value pairs of an object option, or of a variable's "k1=v1,k2=v2" text with
+ * percent-encoded values (the OTEL_*_HEADERS / RESOURCE_ATTRIBUTES format).
+ */
+function pairs(source: string, value: any, fromEnv?: boolean): [string, unknown][] {
+  if (!fromEnv) return Object.entries(isObject(value) ? value : fail(source, value, 'an object'));
+  return (value as string).split(',').flatMap((entry, i) => {
+    const eq = entry.indexOf('=');
+    const key = entry.slice(0, eq).trim();
+    let decoded: string | undefined;
     try {
-      value = decodeURIComponent(part.slice(eq + 1).trim());
+      decoded = decodeURIComponent(entry.slice(eq + 1).trim());
     } catch {
-      throw new ConfigError(`${src.name}: the value of ${JSON.stringify(key)} is not valid percent-encoding`);
+      /* reported below */
     }
-    out[key] = value;
-  }
-  return out;
+    if (!entry.trim()) return [];
+    // Says which entry, not what it holds: it may be a header's secret.
+    if (eq < 0 || !key || decoded === undefined) throw new ConfigError(`${source}: entry ${i + 1} is not key=value (value percent-encoded)`);
+    return [[key, decoded]];
+  });
 }
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-function checkHeaders(h: Record<string, string>, source: string): Record<string, string> {
+const headers: Parse = (source, value, fromEnv) => {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(h)) {
-    if (!HEADER_NAME.test(k)) throw new ConfigError(`${source}: ${JSON.stringify(k)} is not a valid header name`);
+  for (const [name, v] of pairs(source, value, fromEnv)) {
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) fail(source, name, 'a valid header name');
     // The value itself is a secret: say what is wrong without repeating it.
-    if (typeof v !== 'string') throw new ConfigError(`${source}: the value of header ${k} must be a string`);
-    if (/[\r\n\0]/.test(v)) throw new ConfigError(`${source}: the value of header ${k} contains a line break or NUL`);
-    out[k.toLowerCase()] = v;
+    if (typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new ConfigError(`${source}: the value of header ${name} is not a string without CR, LF or NUL`);
+    out[name.toLowerCase()] = v;
   }
   return out;
-}
+};
 
-function checkAttributes(a: Record<string, unknown>, source: string): Record<string, AttributeValue> {
-  const out: Record<string, AttributeValue> = {};
-  for (const [k, v] of Object.entries(a)) {
-    const ok =
-      typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v)) ||
-      (Array.isArray(v) && v.every((e) => typeof e === 'string' || typeof e === 'boolean' || (typeof e === 'number' && Number.isFinite(e))));
-    if (!ok) throw new ConfigError(`${source}: attribute ${JSON.stringify(k)} must be a string, boolean, finite number or an array of those`);
-    out[k] = v as AttributeValue;
+const compression: Parse = (source, value, fromEnv) => {
+  const c = fromEnv ? value.trim().toLowerCase() : value;
+  return c === 'gzip' || c === 'none' ? c : fail(source, value, '"gzip" or "none"');
+};
+
+const isAttributeValue = (v: unknown): boolean => /^(string|boolean)$/.test(typeof v) || Number.isFinite(v);
+
+const retry: Parse = (source, value) => {
+  const out: Record<string, number> = { ...DEFAULT_RETRY };
+  for (const [name, v] of pairs(source, value)) {
+    if (name in out && v !== undefined) out[name] = (name === 'maxAttempts' ? range(1, 100, true) : MILLIS)(`${source}.${name}`, v);
   }
   return out;
-}
-
-const KNOWN = new Set([
-  'endpoint', 'serviceName', 'headers', 'timeoutMillis', 'compression', 'maxQueueSize', 'maxExportBatchSize',
-  'scheduledDelayMillis', 'spanTimeoutMillis', 'maxOpenSpans', 'resourceAttributes', 'sampler', 'recordPayloadsTo',
-  'exporter', 'clock', 'idGenerator', 'logger', 'shutdownTimeoutMillis', 'attributeValueLengthLimit', 'retry', 'enabled',
-  'appName', 'instance', 'middlewareManager', 'bufferedMiddlewareManager',
-]);
-
-const MS = { min: 0, max: 2_147_483_647, what: 'a number of milliseconds (0 to 2147483647)' };
-const POS_INT = { min: 1, max: 10_000_000, integer: true, what: 'a whole number from 1 to 10000000' };
+};
 
 /** Resolves every setting; throws ConfigError naming the option or variable at fault. */
 export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(), argv?: string[]): ResolvedConfig {
-  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`options must be an object, got ${describeValue(options)}`);
-  }
-  const o = options as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!KNOWN.has(k)) throw new ConfigError(`unknown option ${JSON.stringify(k)}`);
-  }
-  for (const k of ['endpoint', 'serviceName', 'recordPayloadsTo', 'appName', 'instance']) {
-    if (o[k] !== undefined && typeof o[k] !== 'string') throw new ConfigError(`option ${k}: expected a string, got ${describeValue(o[k])}`);
-  }
-  const app = (options.appName ?? deriveAppName(argv) ?? 'app').trim() || 'app';
-  const instance = (options.instance ?? deriveInstance(argv) ?? '0').trim() || '0';
-  const extra = (key: string): Source | undefined => ecoenv(env, key, app, instance);
-
-  // Endpoint
-  let endpoint: string;
-  if (options.endpoint !== undefined) endpoint = checkEndpoint(options.endpoint, 'option endpoint');
-  else {
-    const src = extra('OTLP_TRACES_ENDPOINT') ?? first(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
-    if (src) endpoint = checkEndpoint(src.value, src.name);
-    else {
-      const base = first(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
-      endpoint = base ? checkEndpoint(base.value.replace(/\/+$/, '') + '/v1/traces', base.name) : 'http://localhost:4318/v1/traces';
-    }
-  }
-
-  // Headers: option, or the first variable that is set (they are not merged: one source wins).
-  let headers: Record<string, string>;
-  if (options.headers !== undefined) {
-    if (options.headers === null || typeof options.headers !== 'object' || Array.isArray(options.headers)) {
-      throw new ConfigError(`option headers: expected an object of header name → value`);
-    }
-    headers = checkHeaders(options.headers, 'option headers');
-  } else {
-    const src = extra('OTLP_TRACES_HEADERS') ?? first(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS');
-    headers = src ? checkHeaders(keyValues(src), src.name) : {};
-  }
-
-  const envMs = (key: string, ...otel: string[]): number | undefined => {
-    const src = (key ? extra(key) : undefined) ?? first(env, ...otel);
-    return src ? num(src, MS) : undefined;
+  if (!isObject(options)) fail('options', options, 'an object');
+  const given = options as Record<string, unknown>;
+  // Every option is read through fromOption(); whatever was never read is unknown (checked last).
+  const read = new Set(['middlewareManager', 'bufferedMiddlewareManager']);
+  const fromOption = (name: string): Found | undefined => {
+    read.add(name);
+    return given[name] !== undefined ? [`option ${name}`, given[name]] : undefined;
   };
-  const envInt = (...names: string[]): number | undefined => {
-    const src = first(env, ...names);
-    return src ? num(src, POS_INT) : undefined;
+  const label = (name: string, derived: string | undefined): string => {
+    const found = fromOption(name);
+    return ((found ? text(...found) : derived) ?? '').trim();
+  };
+  const app = label('appName', deriveAppName(argv)) || 'app';
+  const instance = label('instance', deriveInstance(argv)) || '0';
+  // ECOENV_EXTRA_<APP>_<INSTANCE>_KEY, then ECOENV_EXTRA_<APP>_KEY, then ECOENV_EXTRA_KEY.
+  const ladder = [`${app}_${instance}_`, `${app}_`, ''].map((level) => 'ECOENV_EXTRA_' + level.toUpperCase());
+
+  /** The first variable set of NAMES, where an ECOENV key (OTLP_TRACES_*) stands for its ladder. */
+  const fromEnv = (...names: string[]): Found | undefined => {
+    for (const name of names.flatMap((n) => (n.startsWith('OTEL_') ? n : ladder.map((prefix) => prefix + n)))) {
+      if (env[name]) return [name, env[name], true]; // an empty variable counts as unset
+    }
+    return undefined;
   };
 
-  const timeoutMillis =
-    optNum(o, 'timeoutMillis', { ...MS, min: 1 }) ??
-    envMs('OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT') ??
-    10_000;
-
-  let compression: 'gzip' | 'none';
-  if (options.compression !== undefined) {
-    if (options.compression !== 'gzip' && options.compression !== 'none') {
-      throw new ConfigError(`option compression: ${describeValue(options.compression)} is not "gzip" or "none"`);
-    }
-    compression = options.compression;
-  } else {
-    const src = extra('OTLP_TRACES_COMPRESSION') ?? first(env, 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION');
-    const v = src?.value.trim().toLowerCase();
-    if (src && v !== 'gzip' && v !== 'none') throw new ConfigError(`${src.name}: ${JSON.stringify(src.value)} is not "gzip" or "none"`);
-    compression = (v as 'gzip' | 'none' | undefined) ?? 'none';
-  }
-
-  const maxQueueSize = optNum(o, 'maxQueueSize', POS_INT) ?? envInt('OTEL_BSP_MAX_QUEUE_SIZE') ?? 2048;
-  let maxExportBatchSize = optNum(o, 'maxExportBatchSize', POS_INT) ?? envInt('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512;
-  if (maxExportBatchSize > maxQueueSize) maxExportBatchSize = maxQueueSize; // as the OTel SDKs do
-  const scheduledDelayMillis = optNum(o, 'scheduledDelayMillis', MS) ?? envMs('', 'OTEL_BSP_SCHEDULE_DELAY') ?? 1000;
-  const spanTimeoutMillis = optNum(o, 'spanTimeoutMillis', { ...MS, min: 1 }) ?? 60_000;
-  const maxOpenSpans = optNum(o, 'maxOpenSpans', POS_INT) ?? 10_000;
-  const shutdownTimeoutMillis = optNum(o, 'shutdownTimeoutMillis', MS) ?? 5000;
-
-  let attributeValueLengthLimit = optNum(o, 'attributeValueLengthLimit', { min: 0, integer: true, what: 'a whole number >= 0' });
-  if (attributeValueLengthLimit === undefined) {
-    const src = first(env, 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT');
-    attributeValueLengthLimit = src ? num(src, { min: 0, integer: true, what: 'a whole number >= 0' }) : Infinity;
-  }
-
-  // Sampling and switches
-  let enabled = options.enabled ?? true;
-  if (typeof enabled !== 'boolean') throw new ConfigError(`option enabled: expected true or false`);
-  const disabled = first(env, 'OTEL_SDK_DISABLED');
-  if (disabled && disabled.value.trim().toLowerCase() === 'true') enabled = false;
-  let sampler = optNum(o, 'sampler', { min: 0, max: 1, what: 'a ratio from 0 to 1' });
-  if (sampler === undefined) {
-    const s = first(env, 'OTEL_TRACES_SAMPLER');
-    const name = s?.value.trim().toLowerCase();
-    if (!s || name === 'always_on' || name === 'parentbased_always_on') sampler = 1;
-    else if (name === 'always_off' || name === 'parentbased_always_off') sampler = 0;
-    else if (name === 'traceidratio' || name === 'parentbased_traceidratio') {
-      const arg = first(env, 'OTEL_TRACES_SAMPLER_ARG');
-      sampler = arg ? num(arg, { min: 0, max: 1, what: 'a ratio from 0 to 1' }) : 1;
-    } else throw new ConfigError(`${s.name}: ${JSON.stringify(s.value)} is not one of always_on, always_off, traceidratio (or their parentbased_ forms)`);
-  }
-  if (sampler === 0) enabled = false; // always_off: every hook a cheap pass-through
-
-  // Service and resource
-  const serviceName = (options.serviceName ?? first(env, 'OTEL_SERVICE_NAME')?.value ?? `${app}-${instance}`).trim() || `${app}-${instance}`;
-  let resourceAttributes: Record<string, AttributeValue> = {};
-  const ra = first(env, 'OTEL_RESOURCE_ATTRIBUTES');
-  if (ra) resourceAttributes = keyValues(ra);
-  if (options.resourceAttributes !== undefined) {
-    if (options.resourceAttributes === null || typeof options.resourceAttributes !== 'object' || Array.isArray(options.resourceAttributes)) {
-      throw new ConfigError('option resourceAttributes: expected a plain object of attribute name → value');
-    }
-    resourceAttributes = { ...resourceAttributes, ...checkAttributes(options.resourceAttributes, 'option resourceAttributes') };
-  }
-
-  let recordPayloadsTo = options.recordPayloadsTo;
-  if (recordPayloadsTo === undefined) recordPayloadsTo = extra('OTLP_TRACES_RECORD')?.value;
-
-  if (options.exporter !== undefined && (options.exporter === null || typeof (options.exporter as SpanExporter).export !== 'function')) {
-    throw new ConfigError('option exporter: expected an object with an export(batch) method');
-  }
-  if (options.clock !== undefined && typeof options.clock !== 'function') throw new ConfigError('option clock: expected a function returning epoch nanoseconds');
-  if (options.idGenerator !== undefined) {
-    const g = options.idGenerator as Record<string, unknown> | null;
-    if (g === null || typeof g !== 'object' || (g.traceId !== undefined && typeof g.traceId !== 'function') || (g.spanId !== undefined && typeof g.spanId !== 'function')) {
-      throw new ConfigError('option idGenerator: expected { traceId?(): string; spanId?(): string }');
-    }
-  }
-  if (options.logger !== undefined && typeof options.logger !== 'function' && typeof (options.logger as { warn?: unknown })?.warn !== 'function') {
-    throw new ConfigError('option logger: expected a function or an object with a warn method');
-  }
-
-  let retry = DEFAULT_RETRY;
-  if (options.retry !== undefined) {
-    if (options.retry === null || typeof options.retry !== 'object') throw new ConfigError('option retry: expected an object');
-    const r = options.retry as Record<string, unknown>;
-    retry = {
-      maxAttempts: optNum(r, 'maxAttempts', { min: 1, max: 100, integer: true, what: 'a whole number from 1 to 100' }, 'retry.') ?? DEFAULT_RETRY.maxAttempts,
-      initialBackoffMillis: optNum(r, 'initialBackoffMillis', MS, 'retry.') ?? DEFAULT_RETRY.initialBackoffMillis,
-      maxBackoffMillis: optNum(r, 'maxBackoffMillis', MS, 'retry.') ?? DEFAULT_RETRY.maxBackoffMillis,
-      maxRetryAfterMillis: optNum(r, 'maxRetryAfterMillis', MS, 'retry.') ?? DEFAULT_RETRY.maxRetryAfterMillis,
-    };
-  }
-
-  return {
-    endpoint, serviceName, headers, timeoutMillis, compression, maxQueueSize, maxExportBatchSize, scheduledDelayMillis,
-    spanTimeoutMillis, maxOpenSpans, resourceAttributes, sampler, recordPayloadsTo, exporter: options.exporter,
-    clock: options.clock, idGenerator: options.idGenerator, logger: options.logger, shutdownTimeoutMillis,
-    attributeValueLengthLimit, retry, enabled,
+  /** A ratio option, or an OTEL_TRACES_SAMPLER name (and its argument). */
+  const sampler: Parse = (source, value, isVariable) => {
+    if (!isVariable) return RATIO(source, value);
+    const name = value.trim().toLowerCase().replace(/^parentbased_/, '');
+    const arg = fromEnv('OTEL_TRACES_SAMPLER_ARG');
+    if (name === 'traceidratio') return arg ? RATIO(...arg) : 1;
+    return name === 'always_on' ? 1 : name === 'always_off' ? 0 : fail(source, value, 'always_on, always_off or traceidratio');
   };
+
+  // Each setting: option, parse, default, then its variables: the ECOENV_EXTRA_* key (its
+  // ladder) and the OTEL_* names; the first of option, variables that is set wins.
+  const settings: [string, Parse, unknown?, ...string[]][] = [
+    ['endpoint', url, 'http://localhost:4318/v1/traces', 'OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', OTLP_ENDPOINT],
+    ['serviceName', text, '', 'OTEL_SERVICE_NAME'],
+    ['headers', headers, {}, 'OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'],
+    ['timeoutMillis', MILLIS_1, 10_000, 'OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
+    ['compression', compression, 'none', 'OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION'],
+    ['maxQueueSize', COUNT, 2048, 'OTEL_BSP_MAX_QUEUE_SIZE'],
+    ['maxExportBatchSize', COUNT, 512, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'],
+    ['scheduledDelayMillis', MILLIS, 1000, 'OTEL_BSP_SCHEDULE_DELAY'],
+    ['spanTimeoutMillis', MILLIS_1, 60_000],
+    ['maxOpenSpans', COUNT, 10_000],
+    ['sampler', sampler, 1, 'OTEL_TRACES_SAMPLER'],
+    ['recordPayloadsTo', text, undefined, 'OTLP_TRACES_RECORD'],
+    ['exporter', shaped('an object with export()', (e) => typeof e?.export === 'function')],
+    ['clock', shaped('a function', (c) => typeof c === 'function')],
+    ['idGenerator', shaped('{ traceId?(), spanId?() }', (g) => isObject(g) && [g.traceId, g.spanId].every((f) => f === undefined || typeof f === 'function'))],
+    ['logger', shaped('a function or { warn() }', (l) => typeof l === 'function' || typeof l?.warn === 'function')],
+    ['shutdownTimeoutMillis', MILLIS, 5000],
+    ['attributeValueLengthLimit', range(0, Infinity, true), Infinity, 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
+    ['retry', retry, DEFAULT_RETRY],
+    ['enabled', shaped('true or false', (b) => typeof b === 'boolean'), true],
+  ];
+  const config: Record<string, any> = {};
+  for (const [name, parse, fallback, ...names] of settings) {
+    const found = fromOption(name) ?? fromEnv(...names);
+    config[name] = found ? parse(...found) : fallback;
+  }
+
+  config.serviceName = config.serviceName.trim() || `${app}-${instance}`;
+  config.maxExportBatchSize = Math.min(config.maxExportBatchSize, config.maxQueueSize); // as the OTel SDKs do
+  config.enabled &&= fromEnv('OTEL_SDK_DISABLED')?.[1].trim().toLowerCase() !== 'true' && config.sampler !== 0; // always_off: every hook a pass-through
+
+  // Resource attributes: the variable's, then the option's on top, key by key.
+  const attributes: Record<string, unknown> = (config.resourceAttributes = {});
+  for (const found of [fromEnv('OTEL_RESOURCE_ATTRIBUTES'), fromOption('resourceAttributes')]) {
+    for (const [name, value] of found ? pairs(...found) : []) {
+      if (!(isAttributeValue(value) || (Array.isArray(value) && value.every(isAttributeValue)))) {
+        fail(`${found![0]}[${JSON.stringify(name)}]`, value, 'a string, number, boolean or array of them');
+      }
+      attributes[name] = value;
+    }
+  }
+
+  for (const name of Object.keys(given)) if (!read.has(name)) throw new ConfigError(`unknown option ${JSON.stringify(name)}`);
+  return config as ResolvedConfig;
 }

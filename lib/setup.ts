@@ -18,11 +18,10 @@ export interface OtlpTracing {
 }
 
 export function initiateOtlpTracing(options: InitiateOptions = {}): OtlpTracing {
-  const { middlewareManager, bufferedMiddlewareManager, ...rest } = options ?? {};
-  const resolved = resolveConfig(rest);
-  const tracer = new OtlpTracingMiddleware(undefined, resolved);
+  // resolveConfig accepts (and ignores) the two manager options; a bad value throws before anything is registered.
+  const tracer = new OtlpTracingMiddleware(undefined, resolveConfig(options ?? {}));
   const buffered = new OtlpBufferedTracingMiddleware(tracer);
-  (middlewareManager ?? MiddlewareManager.instance()).add(tracer);
-  (bufferedMiddlewareManager ?? BufferedMiddlewareManager.instance()).add(buffered);
+  (options?.middlewareManager ?? MiddlewareManager.instance()).add(tracer);
+  (options?.bufferedMiddlewareManager ?? BufferedMiddlewareManager.instance()).add(buffered);
   return { tracer, buffered, shutdown: () => tracer.shutdown() };
 }
