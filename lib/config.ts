@@ -119,9 +119,8 @@ const isObject = (value: unknown): value is Record<string, any> =>
 
 /** A value for an error message: strings quoted and cut short, objects and functions by their kind only. */
 function show(value: unknown): string {
-  return typeof value === 'string'
-    ? JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)
-    : isObject(value) ? 'an object' : Array.isArray(value) ? 'an array' : typeof value === 'function' ? 'a function' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  return Array.isArray(value) ? 'an array' : isObject(value) ? 'an object' : typeof value === 'function' ? 'a function' : String(value);
 }
 
 /** The one shape of a start-up error: "<option or variable>: <value> is not <what was expected>". */
@@ -154,8 +153,9 @@ const range =
       ? n
       : fail(source, value, `${whole ? 'a whole number' : 'a number'} from ${min}${max < Infinity ? ' to ' + max : ' up'}`);
   };
-const MILLIS = range(0, 2_147_483_647); // setTimeout's limit
-const MILLIS_1 = range(1, 2_147_483_647);
+const MAX_MILLIS = 2_147_483_647; // setTimeout's limit
+const MILLIS = range(0, MAX_MILLIS);
+const MILLIS_1 = range(1, MAX_MILLIS);
 const COUNT = range(1, 10_000_000, true);
 const RATIO = range(0, 1);
 
@@ -194,7 +194,7 @@ function pairs(source: string, value: any, fromEnv?: boolean): [string, unknown]
     }
     if (!entry.trim()) return [];
     // Says which entry, not what it holds: it may be a header's secret.
-    if (eq < 0 || !key || decoded === undefined) throw new ConfigError(`${source}: entry ${i + 1} is not key=value (value percent-encoded)`);
+    if (eq < 0 || !key || decoded === undefined) throw new ConfigError(`${source}: entry ${i + 1} is not key=value (percent-encoded)`);
     return [[key, decoded]];
   });
 }

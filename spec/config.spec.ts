@@ -173,6 +173,9 @@ test('options with wrong types or ranges: a clear error naming the option', () =
     [{ maxOpenSpans: 0 }, /^option maxOpenSpans: 0 is not a whole number from 1 to 10000000$/],
     [{ retry: { maxAttempts: 0 } }, /^option retry\.maxAttempts: 0 is not a whole number from 1 to 100$/],
     [{ enabled: 'yes' }, /^option enabled: "yes" is not true or false$/],
+    [{ enabled: null }, /^option enabled: null is not true or false$/],
+    [{ retry: [] }, /^option retry: an array is not an object$/],
+    [{ clock: () => 1, exporter: () => 1 }, /^option exporter: a function is not an object with export\(\)$/],
     [{ endpont: 'http://x' }, /^unknown option "endpont"$/],
   ];
   for (const [opts, re] of cases) {
