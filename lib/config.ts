@@ -136,7 +136,7 @@ type Parse = (source: string, value: any, fromEnv?: boolean) => any;
 /** Where a setting came from: the arguments of a Parse. */
 type Found = [source: string, value: any, fromEnv?: boolean];
 
-/** A value that must pass OK (not parsed: options of this kind have no variable). */
+/** A value taken as it is if it passes OK (a variable's text always is a string). */
 const shaped =
   (what: string, ok: (value: any) => boolean): Parse =>
   (source, value) =>
