@@ -122,7 +122,7 @@ export class HttpExporter implements SpanExporter {
     // Never reject: whatever goes wrong (encoding, compression, a transport bug) costs this
     // batch, is counted, and is reported without header values.
     return this.#send(batch, batch.spans, batch.encode()).catch((err: unknown) => {
-      this.#warn('export-error', `exporting a batch failed: ${describeError(err)}; ${n} spans failed`, n);
+      this.#warn('export-error', `export failed: ${describeError(err)}; ${n} spans failed`, n);
       return result(0, 0, n);
     });
   }
@@ -160,7 +160,7 @@ export class HttpExporter implements SpanExporter {
           return total;
         }
         if (!RETRYABLE.includes(status)) {
-          this.#warn(`http-${status}`, `${this.#where} rejected a batch with HTTP ${status}${tail(res.body)}; ${n} spans rejected (not retried)`, n);
+          this.#warn(`http-${status}`, `${this.#where}: HTTP ${status}${tail(res.body)}; ${n} spans rejected (not retried)`, n);
           return result(0, n, 0);
         }
         problem = `HTTP ${status}`;
@@ -180,22 +180,20 @@ export class HttpExporter implements SpanExporter {
 
   /** rejectedSpans of a partialSuccess answer (0 when absent or unreadable); logs errorMessage. */
   #partiallyRejected(body: string, n: number): number {
-    if (!/partial_?success/i.test(body)) return 0;
     type Partial = { rejectedSpans?: unknown; rejected_spans?: unknown; errorMessage?: unknown; error_message?: unknown };
-    let ps: Partial | null | undefined;
+    let ps: Partial | undefined;
     try {
-      const doc = JSON.parse(body) as { partialSuccess?: Partial; partial_success?: Partial } | null;
-      ps = doc?.partialSuccess ?? doc?.partial_success;
+      const doc = JSON.parse(body) as { partialSuccess?: Partial; partial_success?: Partial };
+      ps = doc.partialSuccess ?? doc.partial_success;
     } catch {
-      return 0; // cut off or not JSON: a 2xx still means delivered
+      return 0; // empty, cut off, not JSON, null: a 2xx still means delivered
     }
-    if (!ps || typeof ps !== 'object') return 0;
     // int64 in proto3 JSON is a decimal string; accept a number too.
-    const raw = Number(ps.rejectedSpans ?? ps.rejected_spans ?? 0);
-    const count = Number.isFinite(raw) && raw > 0 ? Math.min(n, Math.floor(raw)) : 0;
-    const message = ps.errorMessage ?? ps.error_message;
-    if (count > 0 || message) {
-      this.#warn('partial-success', `${this.#where} accepted a batch of ${n} spans partially: ${count} spans rejected${tail(message)}`, count);
+    const raw = Math.floor(Number(ps?.rejectedSpans ?? ps?.rejected_spans));
+    const count = raw > 0 && raw < Infinity ? Math.min(n, raw) : 0;
+    const message = ps?.errorMessage ?? ps?.error_message;
+    if (count || message) {
+      this.#warn('partial-success', `${this.#where} accepted ${n} spans partially: ${count} spans rejected${tail(message)}`, count);
     }
     return count;
   }

@@ -47,7 +47,7 @@ function parse(buf: Buffer, ended: boolean): Answer | string | undefined {
     if (end < 0) return buf.length - at > MAX_HEAD ? 'response head too large' : undefined;
     head = buf.toString('latin1', at, end);
     m = /^HTTP\/1\.([01]) (\d{3})/.exec(head);
-    if (!m) return `not an HTTP/1.x response: ${JSON.stringify(head.slice(0, 40))}`;
+    if (!m) return `not HTTP/1.x: ${JSON.stringify(head.slice(0, 40))}`;
     at = end + 4;
   } while (+m[2]! < 200); // 100 Continue and friends: the real answer follows
   const status = +m[2]!;
@@ -119,7 +119,7 @@ export class HttpTransport implements Transport {
     const secure = url.protocol === 'https:';
     const port = +url.port || (secure ? 443 : 80);
     const sock = secure
-      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] })
+      ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host })
       : net.connect({ host, port });
     const c: Conn = { sock, key, on: null };
     sock.setNoDelay(true);

@@ -39,7 +39,6 @@ export class TransportError extends Error {
     message: string,
   ) {
     super(message);
-    this.name = 'TransportError';
   }
 }
 
@@ -51,15 +50,12 @@ export const timeoutMessage = (ms: number): string => `timeout (no answer within
 
 /** A network error's code and message, never the URL's credentials or any header. */
 export function describe(err: unknown): string {
-  type E = { code?: unknown; cause?: E; message?: unknown; errors?: E[] } | null | undefined;
-  const e = err as E;
   // fetch wraps the socket error in `cause`; Node's happy-eyeballs connect gives an AggregateError
   // with an empty message and one error per address tried.
-  const inner: E = e?.cause ?? e;
-  const first = inner?.errors?.[0];
-  const code = inner?.code ?? e?.code ?? first?.code;
-  const msg = String(inner?.message || e?.message || first?.message || (typeof err === 'string' && err) || 'network error');
-  return code && !msg.includes(String(code)) ? `${String(code)}: ${msg}` : msg;
+  type E = { code?: string; cause?: E; message?: string; errors?: E[] };
+  const { code, message, errors } = (err as E).cause ?? (err as E);
+  const msg = message || errors?.[0]?.message || 'network error';
+  return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
 }
 
 /** A timer that does not hold the process open (Node, Bun: an object; Deno: a number). */

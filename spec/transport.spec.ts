@@ -152,7 +152,7 @@ test('no answer: closed before the status line is a network error; after it, an 
 test('garbage instead of HTTP is a network error; a silent server a timeout', async () => {
   const junk = await rawServer(() => 'SSH-2.0-OpenSSH\r\n\r\n');
   const t = new HttpTransport();
-  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /not an HTTP\/1.x response/.test(e.message));
+  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/.test(e.message));
   await junk.close();
   const silent = await rawServer(() => '');
   await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout');
