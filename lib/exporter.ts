@@ -239,7 +239,8 @@ function sleep(ms: number, signal: AbortSignal): Promise<boolean> {
   });
 }
 
-export const unref: (t: unknown) => void = unrefTimer;
+/** A timer that does not hold the process open (the batcher's and tracer's timers). */
+export { unrefTimer as unref } from './transport.js';
 
 const AUTH_SCHEMES = /^(bearer|basic|digest|negotiate|token|apikey)$/i;
 
