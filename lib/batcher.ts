@@ -31,20 +31,10 @@ export interface Batcher {
   /** Stop accepting, flush, and give up at the deadline; idempotent. */
   shutdown(deadlineMillis: number): Promise<void>;
   stats(): ExportStats;
-  /** How many spans are waiting (queued or in flight), for beforeExit flushing. */
-  pending(): number;
 }
 
 /** Encodes spans into a body, taking a free buffer from `pool` when one is big enough. */
 export type Encode = (spans: readonly Span[], pool: Uint8Array[]) => Uint8Array;
-
-interface Running {
-  /** Sequence number of the batch's first span: flush waits on what came before its mark. */
-  first: number;
-  size: number;
-  /** Bodies encoded for it, when the exporter lets them be reused. */
-  bodies?: Uint8Array[];
-}
 
 /** Requests in flight at most. */
 const MAX_RUNNING = 2;
@@ -68,8 +58,11 @@ export function makeBatcher(
    * shift of a short array, never a splice of a long one.
    */
   let chunks: Span[][] = [[]];
-  /** Batches handed to the exporter and not settled (nor given up at the shutdown deadline). */
-  const running = new Set<Running>();
+  /**
+   * Batches handed to the exporter and not settled (nor given up at the shutdown deadline), with
+   * the sequence number of each one's first span: a flush waits on what came before its mark.
+   */
+  const running = new Map<Span[], number>();
   const abort = new AbortController();
   const pool: Uint8Array[] = [];
   let ended = 0;
@@ -97,7 +90,7 @@ export function makeBatcher(
 
   const inFlight = (): number => {
     let n = 0;
-    for (const r of running) n += r.size;
+    for (const spans of running.keys()) n += spans.length;
     return n;
   };
 
@@ -127,57 +120,55 @@ export function makeBatcher(
   };
 
   const start = (spans: Span[]): void => {
-    const run: Running = { first: dequeued, size: spans.length };
-    dequeued += spans.length;
-    running.add(run);
+    const size = spans.length;
+    /** Bodies encoded for it, when the exporter lets them be reused. */
+    const bodies: Uint8Array[] = [];
+    running.set(spans, dequeued);
+    dequeued += size;
     const batch: ExportBatch = {
       spans,
       encode: (subset) => {
         const body = encode(subset ?? spans, pool);
-        if (reusable) (run.bodies ??= []).push(body);
+        if (reusable) bodies.push(body);
         return body;
       },
       signal: abort.signal,
       attempted: (bytes, isRetry) => {
-        if (!running.has(run)) return;
+        if (!running.has(spans)) return;
         bytesSent += bytes;
         if (isRetry) retries++;
       },
     };
+    /** `r` undefined: the whole batch failed. */
+    const settle = (r?: ExportResult): void => {
+      // Not running: already counted as failed by the shutdown deadline.
+      if (!running.delete(spans)) return;
+      // Trust but verify: whatever an exporter reports, the batch's spans are counted once.
+      const ok = clampCount(r?.exported, size);
+      const bad = clampCount(r?.rejected, size - ok);
+      exported += ok;
+      rejected += bad;
+      failed += size - ok - bad;
+      // Settled normally: the exporter is done with the bodies. (Not after the shutdown deadline,
+      // when a write may still be in progress.)
+      for (const body of bodies) {
+        const whole = pool.length < 4 ? reusableBuffer(body) : undefined;
+        if (whole) pool.push(whole);
+      }
+      wake();
+      pump();
+    };
     // A throwing export() counts like a rejecting one.
-    new Promise<ExportResult>((resolve) => resolve(exporter.export(batch))).then(
-      (r) => settle(run, r),
-      (err: unknown) => {
-        diagnostics.warn('exporter-error', `the exporter failed: ${String(err)}; ${run.size} spans failed`, run.size);
-        settle(run);
-      },
-    );
-  };
-
-  /** `r` undefined: the whole batch failed. */
-  const settle = (run: Running, r?: ExportResult): void => {
-    // Not running: already counted as failed by the shutdown deadline.
-    if (!running.delete(run)) return;
-    // Trust but verify: whatever an exporter reports, the batch's spans are counted once.
-    const ok = clampCount(r?.exported, run.size);
-    const bad = clampCount(r?.rejected, run.size - ok);
-    exported += ok;
-    rejected += bad;
-    failed += run.size - ok - bad;
-    // Settled normally: the exporter is done with the bodies. (Not after the shutdown deadline,
-    // when a write may still be in progress.)
-    for (const body of run.bodies ?? []) {
-      const whole = pool.length < 4 ? reusableBuffer(body) : undefined;
-      if (whole) pool.push(whole);
-    }
-    wake();
-    pump();
+    new Promise<ExportResult>((resolve) => resolve(exporter.export(batch))).then(settle, (err: unknown) => {
+      diagnostics.warn('exporter-error', `exporter failed: ${String(err)}; ${size} spans failed`, size);
+      settle();
+    });
   };
 
   /** Resolves the flushes whose spans are all accounted for (all of them, with `oldest` Infinity). */
   const wake = (oldest = dequeued): void => {
     if (waiters.length === 0) return;
-    for (const r of running) if (r.first < oldest) oldest = r.first;
+    for (const first of running.values()) if (first < oldest) oldest = first;
     waiters = waiters.filter((done) => !done(oldest));
     if (waiters.length === 0) clearTimeout(hold);
   };
@@ -213,7 +204,7 @@ export function makeBatcher(
       if (enqueued - dequeued >= maxQueueSize || closing !== undefined) {
         dropped++;
         if (closing === undefined) unreportedDrops++;
-        else diagnostics.warn('after-shutdown', 'a span ended after shutdown; 1 span dropped', 1);
+        else diagnostics.warn('after-shutdown', 'span ended after shutdown; 1 span dropped', 1);
         return;
       }
       let tail = chunks[chunks.length - 1]!;
@@ -275,8 +266,6 @@ export function makeBatcher(
       retries,
       bytesSent,
     }),
-
-    pending: () => enqueued - dequeued + inFlight(),
   };
 }
 

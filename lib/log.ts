@@ -19,11 +19,14 @@ interface Held {
 
 const INTERVAL_MS = 10_000;
 
+/** The package's name: the prefix of every line, and the telemetry.sdk.name and scope of every payload. */
+export const NAME = 'ekosis-otlp-traces';
+
 export function makeDiagnostics(logger: Logger | undefined): Diagnostics {
   const kinds = new Map<string, Held>();
   // A logger that throws must not turn a diagnostic into a crash of the host.
   const write = (m: string): void => {
-    m = '[ekosis-otlp-traces] ' + m;
+    m = `[${NAME}] ${m}`;
     try {
       typeof logger === 'function' ? logger(m) : (logger ?? console).warn(m);
     } catch {

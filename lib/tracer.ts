@@ -7,12 +7,11 @@ import { StatusCode, exceptionAttributes, type Span } from './span.js';
 import { encodeBatchBytes, envelope, reusableBuffer, type EncoderOptions } from './encode.js';
 import { makeBatcher, type Batcher, type ExportStats } from './batcher.js';
 import { HttpExporter, InMemoryExporter, isNode, unref, type SpanExporter } from './exporter.js';
-import { makeDiagnostics, type Diagnostics } from './log.js';
+import { NAME, makeDiagnostics, type Diagnostics } from './log.js';
 import type { ResolvedConfig } from './config.js';
 import type { OpenSpans } from './open-spans.js';
 import { VERSION } from './version.js';
 
-const SCOPE_NAME = 'ekosis-otlp-traces';
 
 /** Pipelines of active tracers, whose spans a beforeExit should still flush (Node only). */
 const live = new Set<Batcher>();
@@ -46,68 +45,33 @@ export class Tracer {
     const enc: EncoderOptions = {
       resource: {
         'service.name': config.serviceName,
-        'telemetry.sdk.name': SCOPE_NAME,
+        'telemetry.sdk.name': NAME,
         'telemetry.sdk.language': 'nodejs',
         'telemetry.sdk.version': VERSION,
         ...config.resourceAttributes,
       },
-      scopeName: SCOPE_NAME,
+      scopeName: NAME,
       scopeVersion: VERSION,
       valueLengthLimit: config.attributeValueLengthLimit,
       clock: this.clock,
     };
     const env = envelope(enc);
-    const { exporter, reusable } = this.#makeExporter();
+    const { exporter, reusable } = makeExporter(config, this.diagnostics);
     // The built-in exporters are done with a body once its batch settles (the recorder copies
     // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
     this.#batcher = makeBatcher(config, exporter, reusable, (spans, pool) => encodeBatchBytes(spans, enc, env, pool), this.diagnostics);
-    if (this.active) {
+    if (config.enabled) {
       live.add(this.#batcher);
       if (!exitHookInstalled && isNode()) {
         exitHookInstalled = true;
         // beforeExit fires when the loop is empty: a last chance to send what is queued. A request
         // revives the loop; once nothing is pending it fires again, does nothing, and the process exits.
         (globalThis as unknown as { process: { on(ev: string, fn: () => void): void } }).process.on('beforeExit', () => {
-          for (const b of live) if (b.pending() > 0) void b.forceFlush();
+          // (A flush with nothing pending does nothing.)
+          for (const b of live) void b.forceFlush();
         });
       }
     }
-  }
-
-  /**
-   * The exporter, with recording around it when asked for; `reusable` when it is done with a
-   * batch's body once the batch settles (the built-in ones: the recorder writes a copy).
-   */
-  #makeExporter(): { exporter: SpanExporter; reusable: boolean } {
-    const c = this.config;
-    const path = c.enabled ? c.recordPayloadsTo : undefined;
-    // node:fs is loaded only when recording is asked for.
-    const file =
-      path === undefined ? undefined : import('./recorder.js').then((m) => new m.PayloadFile(path, (msg) => this.diagnostics.warn('record', msg)));
-    const record = file && (async (json: Uint8Array) => (await file).append(json));
-    const custom = c.exporter;
-    const inner =
-      custom ??
-      // The config's headers, timeoutMillis, compression and retry are the exporter's options of those names.
-      new HttpExporter({ ...c, url: c.endpoint, diagnostics: this.diagnostics, onPayload: record });
-    if (!record) return { exporter: inner, reusable: !custom || custom instanceof InMemoryExporter };
-    return {
-      exporter: {
-        // A replaced exporter still gets its payloads recorded, exactly as encoded (the HTTP one
-        // records through onPayload).
-        export: custom
-          ? async (b) => {
-              await record(b.encode()).catch(() => undefined);
-              return custom.export(b);
-            }
-          : (b) => inner.export(b),
-        shutdown: async () => {
-          await inner.shutdown?.();
-          await (await file!).close();
-        },
-      },
-      reusable: !custom,
-    };
   }
 
   sampled(traceId: string): boolean {
@@ -166,4 +130,37 @@ export class Tracer {
     clearInterval(this.#sweepTimer);
     return this.#batcher.shutdown(this.config.shutdownTimeoutMillis);
   }
+}
+
+/**
+ * The exporter, with recording around it when asked for; `reusable` when it is done with a
+ * batch's body once the batch settles (the built-in ones: the recorder writes a copy).
+ */
+function makeExporter(c: ResolvedConfig, diagnostics: Diagnostics): { exporter: SpanExporter; reusable: boolean } {
+  const path = c.enabled ? c.recordPayloadsTo : undefined;
+  // node:fs is loaded only when recording is asked for.
+  const file =
+    path === undefined ? undefined : import('./recorder.js').then((m) => new m.PayloadFile(path, (msg) => diagnostics.warn('record', msg)));
+  const record = file && (async (json: Uint8Array) => (await file).append(json));
+  const custom = c.exporter;
+  const inner =
+    custom ??
+    // The config's headers, timeoutMillis, compression and retry are the exporter's options of those names.
+    new HttpExporter({ ...c, url: c.endpoint, diagnostics, onPayload: record });
+  if (!record) return { exporter: inner, reusable: !custom || custom instanceof InMemoryExporter };
+  return {
+    exporter: {
+      // A replaced exporter still gets its payloads recorded, exactly as encoded (the HTTP one
+      // records through onPayload).
+      export: async (b) => {
+        if (custom) await record(b.encode()).catch(() => undefined);
+        return inner.export(b);
+      },
+      shutdown: async () => {
+        await inner.shutdown?.();
+        await (await file!).close();
+      },
+    },
+    reusable: !custom,
+  };
 }
