@@ -36,9 +36,6 @@ export interface Batcher {
 /** Encodes spans into a body, taking a free buffer from `pool` when one is big enough. */
 export type Encode = (spans: readonly Span[], pool: Uint8Array[]) => Uint8Array;
 
-/** Requests in flight at most. */
-const MAX_RUNNING = 2;
-
 const defer: (fn: () => void) => unknown = typeof setImmediate === 'function' ? setImmediate : setTimeout;
 
 /**
@@ -111,12 +108,12 @@ export function makeBatcher(
 
   const pump = (): void => {
     reportDrops();
-    while (running.size < MAX_RUNNING && enqueued > dequeued && (chunks[0]!.length >= maxExportBatchSize || dequeued < drainTo)) {
+    while (running.size < 2 /* requests in flight at most */ && enqueued > dequeued && (chunks[0]!.length >= maxExportBatchSize || dequeued < drainTo)) {
       const spans = chunks.shift()!;
-      if (chunks.length === 0) chunks.push([]);
+      if (!chunks.length) chunks.push([]);
       start(spans);
     }
-    if (enqueued > dequeued && timer === undefined && closing === undefined) arm();
+    if (enqueued > dequeued && !timer && !closing) arm();
   };
 
   const start = (spans: Span[]): void => {
@@ -167,15 +164,15 @@ export function makeBatcher(
 
   /** Resolves the flushes whose spans are all accounted for (all of them, with `oldest` Infinity). */
   const wake = (oldest = dequeued): void => {
-    if (waiters.length === 0) return;
+    if (!waiters.length) return;
     for (const first of running.values()) if (first < oldest) oldest = first;
     waiters = waiters.filter((done) => !done(oldest));
-    if (waiters.length === 0) clearTimeout(hold);
+    if (!waiters.length) clearTimeout(hold);
   };
 
   const forceFlush = (): Promise<void> => {
-    const mark = enqueued;
-    if (drainTo < mark) drainTo = mark;
+    // (drainTo only ever takes values of enqueued, which only grows: this never lowers it.)
+    const mark = (drainTo = enqueued);
     return new Promise<void>((resolve) => {
       const done = (oldest: number): boolean => oldest >= mark && (resolve(), true);
       waiters.push(done);
@@ -201,9 +198,9 @@ export function makeBatcher(
      */
     add(span) {
       ended++;
-      if (enqueued - dequeued >= maxQueueSize || closing !== undefined) {
+      if (enqueued - dequeued >= maxQueueSize || closing) {
         dropped++;
-        if (closing === undefined) unreportedDrops++;
+        if (!closing) unreportedDrops++;
         else diagnostics.warn('after-shutdown', 'span ended after shutdown; 1 span dropped', 1);
         return;
       }
@@ -212,7 +209,7 @@ export function makeBatcher(
       tail.push(span);
       enqueued++;
       if (tail.length < maxExportBatchSize) {
-        if (timer === undefined) arm();
+        if (!timer) arm();
       } else if (!pumpScheduled) {
         pumpScheduled = true;
         defer(() => {

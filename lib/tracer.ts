@@ -66,7 +66,7 @@ export class Tracer {
         exitHookInstalled = true;
         // beforeExit fires when the loop is empty: a last chance to send what is queued. A request
         // revives the loop; once nothing is pending it fires again, does nothing, and the process exits.
-        (globalThis as unknown as { process: { on(ev: string, fn: () => void): void } }).process.on('beforeExit', () => {
+        process.on('beforeExit', () => {
           // (A flush with nothing pending does nothing.)
           for (const b of live) void b.forceFlush();
         });
@@ -81,7 +81,7 @@ export class Tracer {
   /** Registers a table of open spans for the timeout sweep; `describe` is what its spans wait for. */
   watch(table: OpenSpans, describe: string): void {
     this.#tables.push([table, describe]);
-    if (this.#sweepTimer === undefined && this.active) {
+    if (!this.#sweepTimer && this.active) {
       this.#sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, this.config.spanTimeoutMillis / 4)));
       unref(this.#sweepTimer);
     }
