@@ -54,7 +54,8 @@ export function makeBatcher(
    * The queue, as batch-sized chunks (the last one is being filled): a batch is taken with one
    * shift of a short array, never a splice of a long one.
    */
-  let chunks: Span[][] = [[]];
+  let tail: Span[] = [];
+  let chunks: Span[][] = [tail];
   /**
    * Batches handed to the exporter and not settled (nor given up at the shutdown deadline), with
    * the sequence number of each one's first span: a flush waits on what came before its mark.
@@ -110,7 +111,7 @@ export function makeBatcher(
     reportDrops();
     while (running.size < 2 /* requests in flight at most */ && enqueued > dequeued && (chunks[0]!.length >= maxExportBatchSize || dequeued < drainTo)) {
       const spans = chunks.shift()!;
-      if (!chunks.length) chunks.push([]);
+      if (!chunks.length) chunks.push((tail = []));
       start(spans);
     }
     if (enqueued > dequeued && !timer && !closing) arm();
@@ -204,7 +205,6 @@ export function makeBatcher(
         else diagnostics.warn('after-shutdown', 'span ended after shutdown; 1 span dropped', 1);
         return;
       }
-      let tail = chunks[chunks.length - 1]!;
       if (tail.length >= maxExportBatchSize) chunks.push((tail = []));
       tail.push(span);
       enqueued++;
@@ -234,7 +234,7 @@ export function makeBatcher(
         const stuck = inFlight();
         dropped += left;
         dequeued = enqueued;
-        chunks = [[]];
+        chunks = [(tail = [])];
         failed += stuck;
         running.clear();
         if (left + stuck) {

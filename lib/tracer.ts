@@ -96,7 +96,7 @@ export class Tracer {
         for (const span of table.takeStarted(before)) this.fail(span, `no ${describe} within ${ms} ms; span ended by timeout`);
       }
     } catch (err) {
-      this.diagnostics.warn('internal', `sweep failed: ${String(err)}`);
+      this.diagnostics.warn('internal', `open-span sweep failed: ${String(err)}`);
     }
   }
 
