@@ -40,7 +40,7 @@ export class Tracer {
     this.ids = makeIdSource(config.idGenerator);
     // With no sampler to consult and no user id generator to draw from in start order, a
     // request span's span_key can be checked later, at export.
-    this.lazyKeys = config.sampler >= 1 && config.idGenerator === undefined;
+    this.lazyKeys = config.sampler >= 1 && !config.idGenerator;
     this.diagnostics = makeDiagnostics(config.logger);
     const enc: EncoderOptions = {
       resource: {
