@@ -51,7 +51,7 @@ export function makeBatcher(
 ): Batcher {
   const { maxQueueSize, maxExportBatchSize, scheduledDelayMillis } = config;
   /**
-   * The queue, as batch-sized chunks (the last one is being filled): a batch is taken with one
+   * The queue, as batch-sized chunks (the last one, `tail`, is being filled): a batch is taken with one
    * shift of a short array, never a splice of a long one.
    */
   let tail: Span[] = [];
@@ -79,7 +79,10 @@ export function makeBatcher(
   let drainTo = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let pumpScheduled = false;
-  /** Pending flushes: each is given the oldest unsettled sequence number and, once that is past its mark, resolves and says true. */
+  /**
+   * Pending flushes: each is given the oldest unsettled sequence number and, once that is past
+   * its mark, resolves its promise and says true.
+   */
   let waiters: ((oldest: number) => boolean)[] = [];
   let closing: Promise<void> | undefined;
   /** The ref'd timer that holds the process while a flush is awaited; and the mark it was granted for. */
