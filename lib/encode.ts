@@ -25,7 +25,6 @@ export interface EncoderOptions {
   clock: Clock;
 }
 
-const NEEDS_ESCAPE = /[\0-\x1f"\\]/;
 const ESCAPES = /[\0-\x1f"\\]/g;
 
 /**
@@ -33,8 +32,9 @@ const ESCAPES = /[\0-\x1f"\\]/g;
  * as it is: TextEncoder, which makes every byte written, turns it into U+FFFD.
  */
 function jsonString(s: string): string {
-  // Nearly every string a tracer sees needs no escape: one regex test, no copy.
-  return '"' + (NEEDS_ESCAPE.test(s) ? s.replace(ESCAPES, (c) => JSON.stringify(c).slice(1, -1)) : s) + '"';
+  // Nearly every string a tracer sees needs no escape: one regex test, no copy. (A global
+  // regex's test leaves lastIndex at 0 when it fails, and replace starts from 0 and ends at 0.)
+  return '"' + (ESCAPES.test(s) ? s.replace(ESCAPES, (c) => JSON.stringify(c).slice(1, -1)) : s) + '"';
 }
 
 function truncate(s: string, limit: number): string {
