@@ -147,10 +147,10 @@ function text(s: string): void {
   pos += utf8.encodeInto(s, buf.subarray(pos)).written;
 }
 
-/** `n` ASCII characters of s at byte offset `at` of buf. */
-function put(s: string, at: number, n: number): void {
+/** ASCII s at byte offset `at` of buf. */
+function put(s: string, at: number): void {
   const b = buf;
-  for (let i = 0; i < n; i++) b[at + i] = s.charCodeAt(i);
+  for (let i = 0; i < s.length; i++) b[at + i] = s.charCodeAt(i);
 }
 
 /** Whole epoch seconds of the last timestamp written, and their digits. */
@@ -166,7 +166,7 @@ function putNanos(clock: Clock, t: number, at: number): void {
     lastSec = sec;
     lastSecDigits = String(sec);
   }
-  put(lastSecDigits, at, 10);
+  put(lastSecDigits, at);
   const b = buf;
   for (let i = at + 18; i >= at + 10; i--) {
     const q = (rest / 10) | 0;
@@ -217,21 +217,20 @@ class Template {
     room(bytes.length);
     const p = pos;
     buf.set(bytes, p);
-    // The request path keeps the trace id as the span_key's UUID; its hex is written here.
+    // The trace id as given: 32 hex, or (the request path) the span_key's UUID, written without its hyphens.
     const tid = s.tid;
-    if (tid.length === 32) put(tid, p + at[0]!, 32);
-    else {
-      const b = buf;
-      let q = p + at[0]!;
-      for (let i = 0; i < 36; i++) if (i !== 8 && i !== 13 && i !== 18 && i !== 23) b[q++] = tid.charCodeAt(i);
+    const b = buf;
+    for (let i = 0, q = p + at[0]!; i < tid.length; i++) {
+      const c = tid.charCodeAt(i);
+      if (c !== 45) b[q++] = c;
     }
-    put(s.spanId, p + at[1]!, 16);
-    put(s.parentSpanId, p + at[2]!, 16);
+    put(s.spanId, p + at[1]!);
+    put(s.parentSpanId, p + at[2]!);
     putNanos(clock, s.start, p + at[3]!);
     putNanos(clock, s.end, p + at[4]!);
     if (whole) {
-      put(s.traceUuid, p + at[5]!, 36);
-      put(s.callerId, p + at[6]!, 16);
+      put(s.traceUuid, p + at[5]!);
+      put(s.callerId, p + at[6]!);
     }
     pos = p + bytes.length;
   }
