@@ -37,11 +37,11 @@ function jsonString(s: string): string {
   return '"' + (ESCAPES.test(s) ? s.replace(ESCAPES, (c) => JSON.stringify(c).slice(1, -1)) : s) + '"';
 }
 
+const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
+
 function truncate(s: string, limit: number): string {
-  if (s.length <= limit) return s;
   // Do not split a surrogate pair: drop its high half instead.
-  const c = s.charCodeAt(limit - 1);
-  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? limit - 1 : limit);
+  return s.length <= limit ? s : s.slice(0, HIGH_SURROGATE.test(s[limit - 1]!) ? limit - 1 : limit);
 }
 
 /** An AnyValue of one kind: `{"<kind>Value":<json>}`. */
@@ -116,17 +116,14 @@ function spanTail(s: Span, opts: EncoderOptions): string {
 // ---------------------------------------------------------------------------------------------
 // The byte writer: `buf` is the body being written, `pos` the next free byte.
 
-// Node's/Bun's Buffer where there is one: not zero-filled (every byte handed out is written
-// before it is read). Every body buffer is of one kind, so that the writes into it stay monomorphic.
-const NodeBuffer = globalThis.Buffer as typeof Buffer | undefined;
-const alloc = (n: number): Uint8Array => (NodeBuffer ? NodeBuffer.allocUnsafe(n) : new Uint8Array(n));
+// Bodies are plain Uint8Arrays (one kind of array, so that the writes into them stay
+// monomorphic). Zero-filling a fresh one costs nothing measurable: large allocations come
+// zeroed from the system.
 
 /** The whole buffer behind a body, to encode a later batch into; undefined when it is not worth keeping. */
 export function reusableBuffer(body: Uint8Array): Uint8Array | undefined {
-  // Small ones may live in Node's shared 8 KB slab: never hand those out again.
-  if (body.byteOffset !== 0 || body.buffer.byteLength < 65_536) return undefined;
-  const ab = body.buffer as ArrayBuffer;
-  return NodeBuffer ? NodeBuffer.from(ab) : new Uint8Array(ab);
+  // Small ones may live in a shared slab (a Node Buffer): never hand those out again.
+  return body.byteOffset !== 0 || body.buffer.byteLength < 65_536 ? undefined : new Uint8Array(body.buffer);
 }
 
 const utf8 = new TextEncoder();
@@ -135,7 +132,7 @@ let pos = 0;
 
 function room(n: number): void {
   if (pos + n > buf.length) {
-    const bigger = alloc(Math.max(buf.length * 2, pos + n + 4096));
+    const bigger = new Uint8Array(Math.max(buf.length * 2, pos + n + 4096));
     bigger.set(buf.subarray(0, pos));
     buf = bigger;
   }
@@ -190,7 +187,7 @@ class Template {
     const model = (this.#model = new Span(s.name, s.kind, ZEROS, ZEROS.slice(16), ZEROS.slice(16), s.flags, 0, null));
     model.callerId = model.parentSpanId;
     model.statusCode = 1;
-    model.end = 0;
+    model.end = 0; // timestamps of the base second: 10-digit seconds like the spans it serves
     this.#limit = opts.valueLengthLimit;
     const json = spanHead(model, opts) + spanTail(model, opts);
     // Each variable part follows the next `Id":"`, `Nano":"` or `Value":"` (no JSON string
@@ -257,7 +254,7 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   const limit = opts.valueLengthLimit;
   const base = opts.clock.baseSec;
   // Templates hold a parent and 19-digit timestamps (seconds of 10 digits: until the year 2286).
-  if (s.parentSpanId === '' || base < 1e9 || base + Math.floor(s.end / 1e9) >= 1e10) return text(spanHead(s, opts) + spanTail(s, opts));
+  if (!s.parentSpanId || base < 1e9 || base + Math.floor(s.end / 1e9) >= 1e10) return text(spanHead(s, opts) + spanTail(s, opts));
   // The usual span: its caller as parent, its three standard attributes as fields (the UUID not
   // cut by the value length limit), status OK.
   const usual = s.attrs === null && s.events === null && s.statusCode === 1 && s.statusMessage === '' && s.parentSpanId === s.callerId && limit >= 36;
@@ -283,20 +280,6 @@ export function envelope(opts: EncoderOptions): Envelope {
   };
 }
 
-/** Runs write() into `into` from byte 0, leaving the writer's state as it found it; the bytes written. */
-function writeInto(into: Uint8Array, write: () => void): Uint8Array {
-  // Re-entrant (an attribute key's toString could flush a tracer): keep the caller's state.
-  const outerBuf = buf;
-  const outerPos = pos;
-  buf = into;
-  pos = 0;
-  write();
-  const written = buf.subarray(0, pos);
-  buf = outerBuf; // nothing is held between batches
-  pos = outerPos;
-  return written;
-}
-
 /** Bytes per span of the largest batch so far: the first guess at a body's size. */
 let bytesPerSpan = 512;
 
@@ -306,24 +289,38 @@ export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, e
   // from the pool when the caller keeps one, else a new one.
   const want = env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1);
   const free = pool ? pool.findIndex((b) => b.length >= want) : -1;
-  const body = writeInto(free < 0 ? alloc(want) : pool!.splice(free, 1)[0]!, () => {
-    text(env.head);
-    for (let i = 0; i < spans.length; i++) {
-      if (i > 0) {
-        room(1);
-        buf[pos++] = 44; // ','
-      }
-      writeSpan(spans[i]!, opts);
+  // Re-entrant (an attribute key's toString could flush a tracer): the caller's state is kept.
+  const outerBuf = buf;
+  const outerPos = pos;
+  buf = free < 0 ? new Uint8Array(want) : pool!.splice(free, 1)[0]!;
+  pos = 0;
+  text(env.head);
+  for (let i = 0; i < spans.length; i++) {
+    if (i > 0) {
+      room(1);
+      buf[pos++] = 44; // ','
     }
-    text(env.tail);
-  });
+    writeSpan(spans[i]!, opts);
+  }
+  text(env.tail);
+  const body = buf.subarray(0, pos);
+  buf = outerBuf; // nothing is held between batches
+  pos = outerPos;
   if (spans.length > 0) bytesPerSpan = Math.max(bytesPerSpan, Math.ceil(body.length / spans.length));
   return body;
 }
 
 /** One span's JSON object, as a string (tests, tools; the exporter uses encodeBatchBytes). */
 export function encodeSpan(s: Span, opts: EncoderOptions): string {
-  return new TextDecoder().decode(writeInto(alloc(1024), () => writeSpan(s, opts)));
+  const outerBuf = buf;
+  const outerPos = pos;
+  buf = new Uint8Array(1024);
+  pos = 0;
+  writeSpan(s, opts);
+  const json = new TextDecoder().decode(buf.subarray(0, pos));
+  buf = outerBuf;
+  pos = outerPos;
+  return json;
 }
 
 /** The whole ExportTraceServiceRequest for a batch, as a string. */
