@@ -14,7 +14,7 @@
 //   JSON string and copied in with one text() call. Templates are made by that same code, from
 //   a model span with zero ids, so both ways give the same bytes by construction.
 import { epochNanos, type Clock } from './clock.js';
-import { Span, type SpanEvent, type AttributeValue } from './span.js';
+import { Span, type AttributeValue } from './span.js';
 
 export interface EncoderOptions {
   resource: Record<string, AttributeValue>;
@@ -98,14 +98,13 @@ function spanHead(s: Span, opts: EncoderOptions): string {
   );
 }
 
-function eventText(e: SpanEvent, opts: EncoderOptions): string {
-  return '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) + attributesText(e.attrs, opts.valueLengthLimit) + '}';
-}
-
 function spanTail(s: Span, opts: EncoderOptions): string {
   const limit = opts.valueLengthLimit;
   let json = attributesText(s.attributes(), limit);
-  if (s.events?.length) json += ',"events":[' + s.events.map((e) => eventText(e, opts)) + ']';
+  if (s.events?.length) {
+    const events = s.events.map((e) => '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) + attributesText(e.attrs, limit) + '}');
+    json += ',"events":[' + events + ']';
+  }
   if (s.statusCode !== 0) {
     const message = s.statusMessage ? '"message":' + jsonString(truncate(s.statusMessage, limit)) + ',' : '';
     json += ',"status":{' + message + '"code":' + s.statusCode + '}';
@@ -262,22 +261,16 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   if (!usual) text(spanTail(s, opts));
 }
 
-export interface Envelope {
-  head: string;
-  tail: string;
-}
+/** What comes before a batch's spans: resource and scope, the same for every payload of a tracer. */
+export type Envelope = string;
 
-/**
- * The constant head and tail around a batch's spans: resource and scope are the same for every
- * payload of a tracer, so they are encoded once.
- */
+const ENVELOPE_TAIL = ']}]}]}';
+
+/** The envelope of a tracer's payloads, encoded once. */
 export function envelope(opts: EncoderOptions): Envelope {
   const resource = attributesText(Object.entries(opts.resource).flat(), opts.valueLengthLimit).slice(1);
   const version = opts.scopeVersion ? ',"version":' + jsonString(opts.scopeVersion) : '';
-  return {
-    head: '{"resourceSpans":[{"resource":{' + resource + '},"scopeSpans":[{"scope":{"name":' + jsonString(opts.scopeName) + version + '},"spans":[',
-    tail: ']}]}]}',
-  };
+  return '{"resourceSpans":[{"resource":{' + resource + '},"scopeSpans":[{"scope":{"name":' + jsonString(opts.scopeName) + version + '},"spans":[';
 }
 
 /** Bytes per span of the largest batch so far: the first guess at a body's size. */
@@ -287,14 +280,14 @@ let bytesPerSpan = 512;
 export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, env: Envelope = envelope(opts), pool?: Uint8Array[]): Uint8Array {
   // A buffer of its own per batch (the exporter keeps the body until it is delivered): a free one
   // from the pool when the caller keeps one, else a new one.
-  const want = env.head.length * 3 + env.tail.length + spans.length * (bytesPerSpan + 1);
+  const want = env.length * 3 + ENVELOPE_TAIL.length + spans.length * (bytesPerSpan + 1);
   const free = pool ? pool.findIndex((b) => b.length >= want) : -1;
   // Re-entrant (an attribute key's toString could flush a tracer): the caller's state is kept.
   const outerBuf = buf;
   const outerPos = pos;
   buf = free < 0 ? new Uint8Array(want) : pool!.splice(free, 1)[0]!;
   pos = 0;
-  text(env.head);
+  text(env);
   for (let i = 0; i < spans.length; i++) {
     if (i > 0) {
       room(1);
@@ -302,7 +295,7 @@ export function encodeBatchBytes(spans: readonly Span[], opts: EncoderOptions, e
     }
     writeSpan(spans[i]!, opts);
   }
-  text(env.tail);
+  text(ENVELOPE_TAIL);
   const body = buf.subarray(0, pos);
   buf = outerBuf; // nothing is held between batches
   pos = outerPos;
