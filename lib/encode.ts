@@ -76,12 +76,23 @@ export function anyValue(v: unknown, limit: number): string | null {
   return '{"arrayValue":{' + (values.length ? '"values":[' + values + ']' : '') + '}}';
 }
 
+/** `{"key":<key>,"value":` per attribute key (string keys: a key's toString runs every time). */
+const keyHeads = new Map<unknown, string>();
+
 /** `,"attributes":[...]` of a flat key/value list, or '' when none can be encoded. */
 function attributesText(attrs: readonly unknown[], limit: number): string {
   let out = '';
   for (let i = 0; i < attrs.length; i += 2) {
     const value = anyValue(attrs[i + 1], limit);
-    if (value !== null) out += (out ? ',' : ',"attributes":[') + '{"key":' + jsonString(String(attrs[i])) + ',"value":' + value + '}';
+    if (value === null) continue;
+    const key = attrs[i];
+    let head = keyHeads.get(key);
+    if (head === undefined) {
+      head = '{"key":' + jsonString(String(key)) + ',"value":';
+      if (keyHeads.size >= 1024) keyHeads.clear(); // keys are few; a bound all the same
+      if (typeof key === 'string') keyHeads.set(key, head);
+    }
+    out += (out ? ',' : ',"attributes":[') + head + value + '}';
   }
   return out && out + ']';
 }
