@@ -116,7 +116,7 @@ function spanTail(s: Span, opts: EncoderOptions): string {
     const events = s.events.map((e) => '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) + attributesText(e.attrs, limit) + '}');
     json += ',"events":[' + events + ']';
   }
-  if (s.statusCode !== 0) {
+  if (s.statusCode) {
     const message = s.statusMessage ? '"message":' + jsonString(truncate(s.statusMessage, limit)) + ',' : '';
     json += ',"status":{' + message + '"code":' + s.statusCode + '}';
   }
@@ -182,7 +182,7 @@ function putNanos(clock: Clock, t: number, at: number): void {
   }
 }
 
-const ZEROS = '0'.repeat(32);
+const ZERO_ID = '0'.repeat(16);
 
 /** The usual span of one route (name, flags, kind, value length limit) as bytes, and where its variable parts go. */
 class Template {
@@ -194,7 +194,7 @@ class Template {
   readonly #at: number[] = [];
 
   constructor(s: Span, opts: EncoderOptions) {
-    const model = (this.#model = new Span(s.name, s.kind, ZEROS, ZEROS.slice(16), ZEROS.slice(16), s.flags, 0, null));
+    const model = (this.#model = new Span(s.name, s.kind, ZERO_ID + ZERO_ID, ZERO_ID, ZERO_ID, s.flags, 0, null));
     model.callerId = model.parentSpanId;
     model.statusCode = 1;
     model.end = 0; // timestamps of the base second: 10-digit seconds like the spans it serves
@@ -267,7 +267,7 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   if (!s.parentSpanId || base < 1e9 || base + Math.floor(s.end / 1e9) >= 1e10) return text(spanHead(s, opts) + spanTail(s, opts));
   // The usual span: its caller as parent, its three standard attributes as fields (the UUID not
   // cut by the value length limit), status OK.
-  const usual = s.attrs === null && s.events === null && s.statusCode === 1 && s.statusMessage === '' && s.parentSpanId === s.callerId && limit >= 36;
+  const usual = !s.attrs && !s.events && s.statusCode === 1 && !s.statusMessage && s.parentSpanId === s.callerId && limit >= 36;
   template(s, limit, opts).write(s, opts.clock, usual);
   if (!usual) text(spanTail(s, opts));
 }
