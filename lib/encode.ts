@@ -64,7 +64,10 @@ function scalar(v: unknown, limit: number): string | null {
   }
 }
 
-/** An AnyValue, or null when the value cannot be an attribute (null, undefined, object, function). */
+/**
+ * An AnyValue as JSON text (a lone surrogate in it becomes U+FFFD when written as UTF-8), or null
+ * when the value cannot be an attribute (null, undefined, object, function).
+ */
 export function anyValue(v: unknown, limit: number): string | null {
   if (!Array.isArray(v)) return scalar(v, limit);
   const values: string[] = [];
