@@ -26,7 +26,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
   constructor(readonly tracing: OtlpTracingMiddleware) {
     super();
     if (!(tracing instanceof OtlpTracingMiddleware)) {
-      throw new TypeError('OtlpBufferedTracingMiddleware needs the OtlpTracingMiddleware instance it links to');
+      throw new TypeError('OtlpBufferedTracingMiddleware needs the OtlpTracingMiddleware instance');
     }
     this.open = new OpenSpans(tracing.tracer, 'process attempts', 'afterProcess');
   }

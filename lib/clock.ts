@@ -50,7 +50,7 @@ function injected(fn: ClockFn): Clock {
     const v = fn();
     if (typeof v === 'bigint') return v < 0n ? 0n : v;
     if (typeof v === 'number' && v >= 0 && v < Infinity) return BigInt(Math.round(v));
-    throw new TypeError(`clock() must return epoch nanoseconds (a bigint or a finite number >= 0); got ${String(v)}`);
+    throw new TypeError(`clock() must return epoch nanoseconds (bigint or number >= 0); got ${String(v)}`);
   };
   const first = read();
   const baseNs = first - (first % 1_000_000_000n);

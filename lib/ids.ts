@@ -28,9 +28,10 @@ function fits(s: string, shape: Uint8Array): boolean {
 }
 
 /**
- * The canonical UUID (lowercase, hyphenated) of an EcoSystem trace_id, in any form
- * traceIdFromUuid takes; null when unusable. The arriving string itself when it already is
- * canonical (the usual case): no allocation.
+ * The canonical UUID (lowercase, hyphenated) of an EcoSystem trace_id: a UUID in any case,
+ * hyphenated or not (also `{...}`-braced or `urn:uuid:`-prefixed); null when it is not one, or
+ * all zeros. The arriving string itself when it already is canonical (the usual case): no
+ * allocation.
  */
 export function canonicalUuid(value: unknown): string | null {
   if (typeof value === 'string' && fits(value, UUID_SHAPE)) return value === ZERO_UUID ? null : value;
@@ -38,19 +39,13 @@ export function canonicalUuid(value: unknown): string | null {
   return hex && uuidFromTraceId(hex);
 }
 
-/**
- * The OTel trace id (32 lowercase hex) of an EcoSystem trace_id: a UUID in any case, hyphenated
- * or not (also `{...}`-braced or `urn:uuid:`-prefixed). null when it is not one, or all zeros.
- */
+/** The OTel trace id (32 lowercase hex) of an EcoSystem trace_id in any form canonicalUuid takes; else null. */
 export function traceIdFromUuid(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  let s = value;
-  if (s.length === 38 && s[0] === '{' && s[37] === '}') s = s.slice(1, 37);
-  else if (s.length === 45 && /^urn:uuid:/i.test(s)) s = s.slice(9);
-  if (s.length > 36) return null; // nothing to lower-case in a long string
-  s = s.toLowerCase();
-  if (fits(s, UUID_SHAPE)) s = s.replace(/-/g, '');
-  return /^[\da-f]{32}$/.test(s) && s !== ZERO_TRACE ? s : null;
+  if (typeof value !== 'string' || value.length > 45) return null;
+  const s = value.toLowerCase().replace(/^\{(.{36})\}$|^urn:uuid:(?=.{36}$)/, '$1');
+  // 8-4-4-4-12 hex digits, all separated by '-' or none
+  const hex = /^[\da-f]{8}(-?)([\da-f]{4}\1){3}[\da-f]{12}$/.test(s) && s.replace(/-/g, '');
+  return hex && hex !== ZERO_TRACE ? hex : null;
 }
 
 /** Canonical lowercase hyphenated UUID form of a 32-hex trace id (not on a hot path). */
@@ -62,18 +57,18 @@ const ZERO_UUID = uuidFromTraceId(ZERO_TRACE);
 
 /**
  * A span id from anything EcoSystem or the Python tracer may have stored: 16 hex (any case),
- * or the id as an unsigned 64-bit integer (number, bigint, or decimal string), which is what
- * the Python OTel SDK's span_id is. null when invalid or zero; never throws.
+ * or the id as an unsigned 64-bit integer (number, bigint, or decimal string of at most 20
+ * digits), which is what the Python OTel SDK's span_id is. null when invalid or zero; never throws.
  */
 export function parseSpanId(value: unknown): string | null {
+  if (typeof value === 'string' && fits(value, HEX16_SHAPE)) return value === ZERO_SPAN ? null : value; // the usual case
   let n = 0n;
-  if (typeof value === 'string') {
-    if (fits(value, HEX16_SHAPE)) return value === ZERO_SPAN ? null : value;
-    if (/^[\da-f]{16}$/i.test(value)) return parseSpanId(value.toLowerCase());
-    // A decimal integer as text (at most 20 digits: 2^64-1 has 20).
-    if (/^\d{1,20}$/.test(value)) n = BigInt(value);
-  } else if (typeof value === 'bigint') n = value;
+  if (typeof value === 'bigint') n = value;
   else if (Number.isSafeInteger(value)) n = BigInt(value as number); // an unsafe double has already lost bits
+  else if (typeof value === 'string') {
+    const hex = value.length === 16;
+    if ((hex ? /^[\da-f]+$/i : /^\d{1,20}$/).test(value)) n = BigInt(hex ? '0x' + value : value);
+  }
   return n > 0n && n < 1n << 64n ? n.toString(16).padStart(16, '0') : null;
 }
 
@@ -139,7 +134,7 @@ export function makeIdSource(gen: IdGenerator | undefined): IdSource {
       ? () => {
           const id = gen[what]!();
           if (typeof id !== 'string' || id.length !== zero.length || !/^[\da-f]*$/.test(id) || id === zero) {
-            throw new TypeError(`idGenerator.${what}() must return ${zero.length} lowercase hex characters, not all zero; got ${JSON.stringify(id)}`);
+            throw new TypeError(`idGenerator.${what}() must return ${zero.length} lowercase hex, not all zeros; got ${JSON.stringify(id)}`);
           }
           return id;
         }

@@ -122,24 +122,16 @@ export class Span {
 
 /** The `exception` event's attributes from anything a handler may throw. */
 export function exceptionAttributes(error: unknown): unknown[] {
-  let type: string = typeof error;
+  const isError = error instanceof Error;
+  const isObject = typeof error === 'object' && error !== null;
   let message: string;
-  let stack: unknown;
-  if (error instanceof Error) {
-    type = error.name || error.constructor?.name || 'Error';
-    message = String(error.message ?? '');
-    stack = error.stack;
-  } else if (error !== null && typeof error === 'object') {
-    type = error.constructor?.name || 'Object';
-    try {
-      message = JSON.stringify(error) ?? String(error);
-    } catch {
-      message = Object.prototype.toString.call(error);
-    }
-  } else {
-    message = String(error);
+  try {
+    message = isError ? String(error.message ?? '') : isObject ? (JSON.stringify(error) ?? String(error)) : String(error);
+  } catch {
+    message = Object.prototype.toString.call(error);
   }
+  const type = (isError && error.name) || (isObject ? error.constructor?.name || (isError ? 'Error' : 'Object') : typeof error);
   const attrs: unknown[] = ['exception.type', type, 'exception.message', message];
-  if (typeof stack === 'string' && stack) attrs.push('exception.stacktrace', stack);
+  if (isError && typeof error.stack === 'string' && error.stack) attrs.push('exception.stacktrace', error.stack);
   return attrs;
 }
