@@ -129,17 +129,15 @@ export interface IdSource {
 
 /** Combines a user generator (deterministic recordings) with the random one for what it lacks. */
 export function makeIdSource(gen: IdGenerator | undefined): IdSource {
-  const checked = (what: 'traceId' | 'spanId', zero: string, otherwise: () => string) =>
+  const checked = (what: 'traceId' | 'spanId', length: number, otherwise: () => string) =>
     gen?.[what]
       ? () => {
           const id = gen[what]!();
-          if (typeof id !== 'string' || id.length !== zero.length || !/^[\da-f]*$/.test(id) || id === zero) {
-            throw new TypeError(`idGenerator.${what}() must return ${zero.length} lowercase hex, not all zeros; got ${JSON.stringify(id)}`);
-          }
-          return id;
+          if (typeof id === 'string' && RegExp(`^(?!0+$)[\\da-f]{${length}}$`).test(id)) return id;
+          throw new TypeError(`idGenerator.${what}() must return ${length} lowercase hex, not all zeros; got ${JSON.stringify(id)}`);
         }
       : otherwise;
-  return { traceId: checked('traceId', ZERO_TRACE, new RandomIds().traceId), spanId: checked('spanId', ZERO_SPAN, () => '') };
+  return { traceId: checked('traceId', 32, new RandomIds().traceId), spanId: checked('spanId', 16, () => '') };
 }
 
 /**

@@ -18,8 +18,8 @@ export class OpenSpans {
   #byKey = new Map<object, Span>();
   /** The span added last, while it is open. */
   #newest: Span | null = null;
-  /** Newest open span per trace id (as its UUID), older ones hanging off `span.older`; null until first needed. */
-  #byTrace: Map<string, Span> | null = null;
+  /** The open spans of each trace id (as its UUID), oldest first; null until first needed. */
+  #byTrace: Map<string, Span[]> | null = null;
   #tracer: Tracer;
   #what: string;
 
@@ -61,36 +61,35 @@ export class OpenSpans {
 
   /** Every open span, oldest first. */
   #all(): Span[] {
-    return this.#newest ? [...this.#byKey.values(), this.#newest] : [...this.#byKey.values()];
+    const all = [...this.#byKey.values()];
+    if (this.#newest) all.push(this.#newest);
+    return all;
   }
 
   #link(span: Span): void {
-    const index = this.#byTrace!;
-    span.older = index.get(span.traceUuid) ?? null;
-    index.set(span.traceUuid, span);
+    const list = this.#byTrace!.get(span.traceUuid);
+    if (list) list.push(span);
+    else this.#byTrace!.set(span.traceUuid, [span]);
   }
 
   /**
-   * The open spans of a span_key's trace id, newest first, whose caller is the span_key's
+   * The open spans of a span_key's trace id, oldest first, whose caller is the span_key's
    * span_id; any caller when `anyCaller` and the span_key has no usable span_id.
    */
   #matching(spanKey: unknown, anyCaller: boolean): Span[] {
-    const out: Span[] = [];
     const uuid = canonicalUuid((spanKey as SpanKey | undefined)?.trace_id);
-    if (uuid === null) return out;
+    if (uuid === null) return [];
     const caller = parseSpanId((spanKey as SpanKey).span_id) ?? '';
     if (!this.#byTrace) {
-      // built from the open spans oldest first, so that the newest ends up in front
       this.#byTrace = new Map();
       for (const span of this.#all()) this.#link(span);
     }
-    for (let s: Span | null | undefined = this.#byTrace.get(uuid); s; s = s.older) if (s.callerId === caller || (anyCaller && !caller)) out.push(s);
-    return out;
+    return (this.#byTrace.get(uuid) ?? []).filter((s) => s.callerId === caller || (anyCaller && !caller));
   }
 
   /** The newest open span of this span_key (the request being handled now); a span_key without a usable span_id matches any caller. */
   find(spanKey: unknown): Span | undefined {
-    return this.#matching(spanKey, true)[0];
+    return this.#matching(spanKey, true).pop();
   }
 
   /**
@@ -99,7 +98,7 @@ export class OpenSpans {
    */
   take(dto: unknown, spanKey: unknown): Span | undefined {
     const newest = this.#newest;
-    const span = newest !== null && newest.key === dto ? newest : (this.#byKey.get(dto as object) ?? this.#matching(spanKey, false).pop());
+    const span = newest !== null && newest.key === dto ? newest : (this.#byKey.get(dto as object) ?? this.#matching(spanKey, false)[0]);
     if (span) this.#remove(span);
     return span;
   }
@@ -108,17 +107,11 @@ export class OpenSpans {
     if (span === this.#newest) this.#newest = null;
     else this.#byKey.delete(span.key!);
     span.key = null;
-    const index = this.#byTrace;
-    if (!index) return;
-    const uuid = span.traceUuid;
-    // unlink it from its trace's list (a short one: the open spans of one trace)
-    let s: Span | null | undefined = index.get(uuid);
-    if (s === span) {
-      if (span.older) index.set(uuid, span.older);
-      else index.delete(uuid);
+    const list = this.#byTrace?.get(span.traceUuid);
+    if (list) {
+      list.splice(list.indexOf(span), 1); // (every open span is in its trace's list)
+      if (!list.length) this.#byTrace!.delete(span.traceUuid);
     }
-    for (; s; s = s.older) if (s.older === span) s.older = span.older;
-    span.older = null;
   }
 
   /** Removes and returns the spans started before `before` (clock reading), oldest first. */

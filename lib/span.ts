@@ -35,39 +35,47 @@ export class Span {
   key: object | null = null;
   /** The caller's span id from the span_key (16 hex), '' when it had none; used to match by span_key. */
   callerId = '';
-  /** Older open span of the same trace id in the same table. */
-  older: Span | null = null;
   /**
    * @internal The span_key's trace_id and span_id as they arrived, not yet checked (while `tid`
    * is ''; see resolve). A request span is made with them so that checking two strings character
    * by character happens at export, off the request path.
    */
-  rawTrace: unknown = undefined;
-  rawSpan: unknown = undefined;
+  rawTrace: unknown;
+  rawSpan: unknown;
+  // Set by the constructor (declared here, not as parameter properties: the same fields, less code).
+  declare name: string;
+  declare readonly kind: number;
+  /** @internal The trace id: 32 lowercase hex, or its canonical UUID (what the request path has); '' while rawTrace is unchecked. */
+  declare tid: string;
+  /** @internal The span id, 16 lowercase hex, or '' for a random id drawn when first read (see spanId). */
+  declare sid: string;
+  /** 16 hex, or '' for a root span. */
+  declare parentSpanId: string;
+  declare flags: number;
+  /** Clock reading at start. */
+  declare start: number;
+  /**
+   * Flat list: key, value, key, value … or null for a request span's three standard
+   * attributes, which are its own fields (request.trace_id = traceUuid, request.span_id =
+   * callerId, request.route_key = name): no array per request, and less for the GC to copy
+   * while the span waits in the export queue.
+   */
+  declare attrs: unknown[] | null;
 
   /**
-   * @param tid The trace id: 32 lowercase hex, or the same id as a canonical UUID (lowercase,
-   * hyphenated), which is what the request path has in hand; '' while rawTrace is unchecked.
-   * @param sid The span id, 16 lowercase hex, or '' for a random id drawn when first read.
+   * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated).
+   * @param spanId 16 lowercase hex, or '' for a random id drawn when first read.
    */
-  constructor(
-    public name: string,
-    public readonly kind: number,
-    public tid: string,
-    public sid: string,
-    /** 16 hex, or '' for a root span. */
-    public parentSpanId: string,
-    public flags: number,
-    /** Clock reading at start. */
-    public start: number,
-    /**
-     * Flat list: key, value, key, value … or null for a request span's three standard
-     * attributes, which are its own fields (request.trace_id = traceUuid, request.span_id =
-     * callerId, request.route_key = name): no array per request, and less for the GC to copy
-     * while the span waits in the export queue.
-     */
-    public attrs: unknown[] | null,
-  ) {}
+  constructor(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, flags: number, start: number, attrs: unknown[] | null) {
+    this.name = name;
+    this.kind = kind;
+    this.tid = traceId;
+    this.sid = spanId;
+    this.parentSpanId = parentSpanId;
+    this.flags = flags;
+    this.start = start;
+    this.attrs = attrs;
+  }
 
   /**
    * Checks a span made from an unchecked span_key (rawTrace): a usable one becomes the trace id,
