@@ -21,10 +21,12 @@ function processName(dto: unknown, route: unknown): string {
 
 export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
   /** Process spans still open, one per attempt in progress. */
-  readonly open: OpenSpans;
+  declare readonly open: OpenSpans;
+  declare readonly tracing: OtlpTracingMiddleware;
 
-  constructor(readonly tracing: OtlpTracingMiddleware) {
+  constructor(tracing: OtlpTracingMiddleware) {
     super();
+    this.tracing = tracing;
     if (!(tracing instanceof OtlpTracingMiddleware)) {
       throw new TypeError('OtlpBufferedTracingMiddleware needs the OtlpTracingMiddleware instance');
     }

@@ -44,9 +44,10 @@ export function finish(t: Tracer, span: Span, failure?: string, error?: unknown)
 }
 
 export class OtlpTracingMiddleware extends MiddlewareBase {
-  readonly tracer: Tracer;
+  // (declared, not class fields: set once by the constructor)
+  declare readonly tracer: Tracer;
   /** Receive spans still open, for afterRouting, beforePush and outgoingSpanKey. */
-  readonly open: OpenSpans;
+  declare readonly open: OpenSpans;
 
   /** @param resolved internal: configuration already resolved by initiateOtlpTracing. */
   constructor(options?: OtlpTracingOptions, resolved?: ResolvedConfig) {

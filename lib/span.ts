@@ -138,7 +138,8 @@ export function exceptionAttributes(error: unknown): unknown[] {
   } catch {
     message = Object.prototype.toString.call(error);
   }
-  const type = (isError && error.name) || (isObject ? error.constructor?.name || (isError ? 'Error' : 'Object') : typeof error);
+  // the error's name, else its class; 'Error' / 'Object' when it has neither; else the primitive's type
+  const type = (isError && error.name) || (isObject && error.constructor?.name) || (isError ? 'Error' : isObject ? 'Object' : typeof error);
   const attrs: unknown[] = ['exception.type', type, 'exception.message', message];
   if (isError && typeof error.stack === 'string' && error.stack) attrs.push('exception.stacktrace', error.stack);
   return attrs;
