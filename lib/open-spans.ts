@@ -116,12 +116,8 @@ export class OpenSpans {
 
   /** Removes and returns the spans started before `before` (clock reading), oldest first. */
   takeStarted(before: number): Span[] {
-    const out: Span[] = [];
-    for (const span of this.#all()) {
-      if (span.start >= before) break;
-      out.push(span);
-    }
-    for (const s of out) this.#remove(s);
+    const out = this.#all().filter((span) => span.start < before);
+    for (const span of out) this.#remove(span);
     return out;
   }
 }
