@@ -85,9 +85,6 @@ let pairText = '';
 for (let i = 256; i < 512; i++) pairText += i.toString(16).slice(1);
 const PAIRS = new Uint16Array(Uint8Array.from(pairText, (c) => c.charCodeAt(0)).buffer);
 const ascii = new TextDecoder();
-/** Scratch space of every RandomIds' refill (synchronous, so one set serves them all). */
-const randomBytes = new Uint8Array(4096);
-const randomPairs = new Uint16Array(4096);
 
 /**
  * Random ids from Web Crypto. 4 KiB of randomness at a time become one 8 KiB hex string (one
@@ -96,6 +93,9 @@ const randomPairs = new Uint16Array(4096);
  * The two draws are bound functions, to be handed around as they are.
  */
 export class RandomIds {
+  // (per instance: shared module-level buffers made the refill loop measurably slower)
+  #bytes = new Uint8Array(4096);
+  #pairs = new Uint16Array(4096);
   #hex = '';
   #pos = 0;
 
@@ -104,9 +104,9 @@ export class RandomIds {
     let id: string;
     do {
       if (this.#pos + zero.length > this.#hex.length) {
-        crypto.getRandomValues(randomBytes);
-        for (let i = 0; i < 4096; i++) randomPairs[i] = PAIRS[randomBytes[i]!]!;
-        this.#hex = ascii.decode(randomPairs);
+        crypto.getRandomValues(this.#bytes);
+        for (let i = 0; i < 4096; i++) this.#pairs[i] = PAIRS[this.#bytes[i]!]!;
+        this.#hex = ascii.decode(this.#pairs);
         this.#pos = 0;
       }
       id = this.#hex.slice(this.#pos, (this.#pos += zero.length));

@@ -1,6 +1,6 @@
 // The table of open spans: found by the host's DTO object first (so concurrent requests with the
-// same span_key never collide), by span_key second. Insertion order is age order, which makes
-// the cap (evict oldest) and the timeout sweep walk from the front and stop early.
+// same span_key never collide), by span_key second. Insertion order is age order: the cap evicts
+// from the front, the timeout sweep takes the spans started too long ago.
 //
 // Two things keep the request path cheap. The newest span waits in a slot in front of the Map
 // and only moves in when the next one arrives: a request that ends before the next begins (any
