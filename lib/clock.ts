@@ -11,83 +11,60 @@ export interface Clock {
   readonly baseSec: number;
 }
 
-/** Zeros that pad a nanosecond count of n digits to 9. */
-const PAD = ['000000000', '00000000', '0000000', '000000', '00000', '0000', '000', '00', '0', ''];
 let lastSec = -1;
 let lastSecText = '';
 
 /** Decimal epoch nanoseconds of a clock reading, as OTLP's JSON mapping writes fixed64. */
 export function epochNanos(clock: Clock, t: number): string {
   const whole = Math.floor(t / 1e9);
-  const rest = t - whole * 1e9; // 0 <= rest < 1e9, an integer: a small integer to print, not a double
   const sec = clock.baseSec + whole;
   // Consecutive timestamps nearly always share their second: print it once.
-  if (sec !== lastSec) {
-    lastSec = sec;
-    lastSecText = String(sec);
-  }
-  const ns = String(rest);
-  return lastSecText + PAD[ns.length] + ns;
-}
-
-/** The default clock: wall time at start plus the monotonic performance timer since then. */
-class MonotonicClock implements Clock {
-  readonly baseSec: number;
-  private readonly offset: number;
-  // Held here: on Node, globalThis.performance is a lazy getter, a function call per reading.
-  private readonly perf = globalThis.performance;
-
-  constructor() {
-    const perf = this.perf;
-    const wallMs = perf && typeof perf.timeOrigin === 'number' ? perf.timeOrigin + perf.now() : Date.now();
-    const startPerf = perf ? perf.now() : 0;
-    this.baseSec = Math.floor(wallMs / 1000);
-    // ns from the base second to "now", minus the performance reading at this same moment.
-    this.offset = Math.round((wallMs - this.baseSec * 1000) * 1e6) - startPerf * 1e6;
-  }
-
-  now(): number {
-    // performance.now() is monotonic; rounding keeps the value an integer.
-    return Math.round(this.offset + this.perf.now() * 1e6);
-  }
-}
-
-/** A user clock (epoch ns as bigint or number), made monotonic and relative to its first reading's second. */
-class InjectedClock implements Clock {
-  readonly baseSec: number;
-  private readonly baseNs: bigint;
-  private last = 0;
-
-  constructor(private readonly fn: ClockFn) {
-    const first = InjectedClock.read(fn);
-    this.baseSec = Number(first / 1_000_000_000n);
-    this.baseNs = BigInt(this.baseSec) * 1_000_000_000n;
-  }
-
-  private static read(fn: ClockFn): bigint {
-    const v = fn();
-    if (typeof v === 'bigint') return v < 0n ? 0n : v;
-    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return BigInt(Math.round(v));
-    throw new TypeError(`clock() must return epoch nanoseconds as a bigint or a non-negative finite number; got ${String(v)}`);
-  }
-
-  now(): number {
-    let t: number;
-    try {
-      t = Number(InjectedClock.read(this.fn) - this.baseNs);
-    } catch {
-      t = this.last; // a broken clock must not break a request: keep time standing still
-    }
-    if (t < this.last) t = this.last; // never backwards within a process
-    this.last = t;
-    return t;
-  }
+  if (sec !== lastSec) lastSecText = String((lastSec = sec));
+  // 0 <= rest < 1e9, an integer: a small integer to print, not a double
+  return lastSecText + String(t - whole * 1e9).padStart(9, '0');
 }
 
 let shared: Clock | undefined;
 
-/** The process-wide default clock (so spans of several tracers share one time base), or a user clock. */
+/**
+ * The process-wide default clock (so spans of several tracers share one time base): wall time
+ * at start plus the monotonic performance timer since then. Or a user clock (epoch ns as bigint
+ * or number), made monotonic and relative to its first reading's second.
+ */
 export function makeClock(fn?: ClockFn): Clock {
-  if (fn) return new InjectedClock(fn);
-  return (shared ??= new MonotonicClock());
+  if (fn) return injected(fn);
+  if (shared) return shared;
+  // Held here: on Node, globalThis.performance is a lazy getter, a function call per reading.
+  const perf = globalThis.performance;
+  const wallMs = perf.timeOrigin ? perf.timeOrigin + perf.now() : Date.now();
+  const startPerf = perf.now();
+  const baseSec = Math.floor(wallMs / 1000);
+  // ns from the base second to "now", minus the performance reading at this same moment.
+  const offset = Math.round((wallMs - baseSec * 1000) * 1e6) - startPerf * 1e6;
+  // performance.now() is monotonic; rounding keeps the value an integer.
+  return (shared = { baseSec, now: () => Math.round(offset + perf.now() * 1e6) });
+}
+
+function injected(fn: ClockFn): Clock {
+  const read = (): bigint => {
+    const v = fn();
+    if (typeof v === 'bigint') return v < 0n ? 0n : v;
+    if (typeof v === 'number' && v >= 0 && v < Infinity) return BigInt(Math.round(v));
+    throw new TypeError(`clock() must return epoch nanoseconds (bigint or number >= 0); got ${String(v)}`);
+  };
+  const first = read();
+  const baseNs = first - (first % 1_000_000_000n);
+  let last = 0;
+  return {
+    baseSec: Number(baseNs / 1_000_000_000n),
+    now: () => {
+      try {
+        // never backwards within a process
+        last = Math.max(last, Number(read() - baseNs));
+      } catch {
+        // a broken clock must not break a request: time stands still
+      }
+      return last;
+    },
+  };
 }

@@ -60,46 +60,44 @@ export class BufferedMiddlewareBase {
   async afterProcess(_spanKey: SpanKey, _dto: unknown, _metadata: Metadata, _success: boolean): Promise<void> {}
 }
 
-let regularSingleton: MiddlewareManager | undefined;
-let bufferedSingleton: BufferedMiddlewareManager | undefined;
-
-export class MiddlewareManager {
-  private readonly items: MiddlewareBase[] = [];
+/** A list of middlewares in registration order; `instance()` is the process-wide one of each kind. */
+class Registry<M> {
+  protected readonly items: M[] = [];
 
   /** The process-wide manager; `new MiddlewareManager()` gives an isolated one. */
-  static instance(): MiddlewareManager {
-    return (regularSingleton ??= new MiddlewareManager());
+  static instance<T>(this: (new () => T) & { one?: T }): T {
+    // an own property: each subclass gets its own singleton, not its parent's
+    return Object.hasOwn(this, 'one') ? this.one! : (this.one = new this());
   }
 
-  add(middleware: MiddlewareBase): void {
+  add(middleware: M): void {
     this.items.push(middleware);
   }
 
-  list(): readonly MiddlewareBase[] {
+  list(): readonly M[] {
     return this.items.slice();
   }
+}
 
+export class MiddlewareManager extends Registry<MiddlewareBase> {
   /** Each middleware receives what the previous one returned. */
   async runBeforeRouting({ protocolDto }: { protocolDto: RequestDTO }): Promise<RequestDTO> {
-    let dto = protocolDto;
-    for (const m of this.items) dto = await m.beforeRouting({ protocolDto: dto });
-    return dto;
+    for (const m of this.items) protocolDto = await m.beforeRouting({ protocolDto });
+    return protocolDto;
   }
 
   /** Chained over the response; protocolDto is what the before-chain returned. */
   async runAfterRouting({ protocolDto, responseDto }: { protocolDto: RequestDTO; responseDto: unknown }): Promise<unknown> {
-    let response = responseDto;
-    for (const m of this.items) response = await m.afterRouting({ protocolDto, responseDto: response });
-    return response;
+    for (const m of this.items) responseDto = await m.afterRouting({ protocolDto, responseDto });
+    return responseDto;
   }
 
   /** Every middleware hears of the failure, even if one of them throws; the first error is rethrown. */
   async runRoutingFailed({ protocolDto, error }: { protocolDto: RequestDTO; error: unknown }): Promise<void> {
     let first: { error: unknown } | undefined;
     for (const m of this.items) {
-      if (typeof m.routingFailed !== 'function') continue;
       try {
-        await m.routingFailed({ protocolDto, error });
+        await m.routingFailed?.({ protocolDto, error });
       } catch (e) {
         first ??= { error: e };
       }
@@ -108,27 +106,13 @@ export class MiddlewareManager {
   }
 }
 
-export class BufferedMiddlewareManager {
-  private readonly items: BufferedMiddlewareBase[] = [];
-
-  static instance(): BufferedMiddlewareManager {
-    return (bufferedSingleton ??= new BufferedMiddlewareManager());
-  }
-
-  add(middleware: BufferedMiddlewareBase): void {
-    this.items.push(middleware);
-  }
-
-  list(): readonly BufferedMiddlewareBase[] {
-    return this.items.slice();
-  }
-
+export class BufferedMiddlewareManager extends Registry<BufferedMiddlewareBase> {
   /** Merges every middleware's metadata, later keys winning; what is not an object adds nothing. */
   async collectPushMetadata(spanKey: SpanKey, dto: unknown): Promise<Metadata> {
     const merged: Metadata = {};
     for (const m of this.items) {
       const part = await m.beforePush(spanKey, dto);
-      if (part !== null && typeof part === 'object' && !Array.isArray(part)) Object.assign(merged, part);
+      if (typeof part === 'object' && !Array.isArray(part)) Object.assign(merged, part);
     }
     return merged;
   }

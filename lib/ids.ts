@@ -3,106 +3,73 @@
 // The request path keeps a trace id in the form it arrives in, the canonical UUID: checking it
 // is one pass over its characters, with no string built; the 32-hex form is made at encode time.
 
-const ZERO_UUID = '00000000-0000-0000-0000-000000000000';
-const ZERO_SPAN = '0000000000000000';
-const HEX32 = /^[\da-f]{32}$/;
-const HEX = /^[\da-f]*$/;
+const ZERO_SPAN = '0'.repeat(16);
+const ZERO_TRACE = ZERO_SPAN + ZERO_SPAN;
 
 /** Per ASCII code: 0 for a lowercase hex digit, 1 for '-', 2 for anything else. */
 const CLASS = new Uint8Array(128).fill(2);
-for (let i = 0; i < 16; i++) CLASS['0123456789abcdef'.charCodeAt(i)] = 0;
+for (let i = 0; i < 16; i++) CLASS[i.toString(16).charCodeAt(0)] = 0;
 CLASS[45] = 1;
-/** The class each position of a canonical UUID must have. */
+/** The class each position must have: a canonical UUID (hyphens at 8, 13, 18, 23), 16 hex. */
 const UUID_SHAPE = new Uint8Array(36);
 UUID_SHAPE[8] = UUID_SHAPE[13] = UUID_SHAPE[18] = UUID_SHAPE[23] = 1;
+const HEX16_SHAPE = new Uint8Array(16);
 
-// Branch-free checks: random hex defeats branch prediction, a table lookup per character does not.
-function isCanonicalUuid(s: string): boolean {
-  if (s.length !== 36) return false;
+// Branch-free: random hex defeats branch prediction, a table lookup per character does not
+// (and a regular expression costs about twice as much here, on the export path of every span).
+function fits(s: string, shape: Uint8Array): boolean {
+  if (s.length !== shape.length) return false;
   let bad = 0;
-  for (let i = 0; i < 36; i++) {
+  for (let i = 0; i < shape.length; i++) {
     const c = s.charCodeAt(i);
-    bad |= (c < 128 ? CLASS[c]! : 4) ^ UUID_SHAPE[i]!;
-  }
-  return bad === 0;
-}
-
-function isHex16(s: string): boolean {
-  if (s.length !== 16) return false;
-  let bad = 0;
-  for (let i = 0; i < 16; i++) {
-    const c = s.charCodeAt(i);
-    bad |= c < 128 ? CLASS[c]! : 4;
+    bad |= (c < 128 ? CLASS[c]! : 4) ^ shape[i]!;
   }
   return bad === 0;
 }
 
 /**
  * The canonical UUID (lowercase, hyphenated) of an EcoSystem trace_id: a UUID in any case,
- * hyphenated or not (also `{...}`-braced or `urn:uuid:`-prefixed); null when it is not one, or all
- * zeros. The arriving string itself when it is already canonical (the usual case): no allocation.
+ * hyphenated or not (also `{...}`-braced or `urn:uuid:`-prefixed); null when it is not one, or
+ * all zeros. The arriving string itself when it already is canonical (the usual case): no
+ * allocation.
  */
 export function canonicalUuid(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  if (isCanonicalUuid(value)) return value === ZERO_UUID ? null : value;
+  if (typeof value === 'string' && fits(value, UUID_SHAPE)) return value === ZERO_UUID ? null : value;
   const hex = traceIdFromUuid(value);
-  return hex === null ? null : uuidFromTraceId(hex);
+  return hex && uuidFromTraceId(hex);
 }
 
-/**
- * The OTel trace id (32 lowercase hex) of an EcoSystem trace_id: a UUID in any case, hyphenated
- * or not (also `{...}`-braced or `urn:uuid:`-prefixed). null when it is not one, or all zeros.
- */
+/** The OTel trace id (32 lowercase hex) of an EcoSystem trace_id in any form canonicalUuid takes; else null. */
 export function traceIdFromUuid(value: unknown): string | null {
-  if (typeof value !== 'string') return null;
-  let s = value;
-  if (s.length === 38 && s[0] === '{' && s[37] === '}') s = s.slice(1, 37);
-  else if (s.length === 45 && s.slice(0, 9).toLowerCase() === 'urn:uuid:') s = s.slice(9);
-  if (s.length === 36) {
-    if (s[8] !== '-' || s[13] !== '-' || s[18] !== '-' || s[23] !== '-') return null;
-    s = hexFromUuid(s);
-  }
-  s = s.toLowerCase();
-  return HEX32.test(s) && s !== '00000000000000000000000000000000' ? s : null;
+  if (typeof value !== 'string' || value.length > 45) return null;
+  const s = value.toLowerCase().replace(/^\{(.{36})\}$|^urn:uuid:(?=.{36}$)/, '$1');
+  // 8-4-4-4-12 hex digits, all separated by '-' or none
+  const hex = /^[\da-f]{8}(-?)([\da-f]{4}\1){3}[\da-f]{12}$/.test(s) && s.replace(/-/g, '');
+  return hex && hex !== ZERO_TRACE ? hex : null;
 }
 
-/** The 32 hex of a hyphenated UUID (no checks). */
-export function hexFromUuid(u: string): string {
-  return u.slice(0, 8) + u.slice(9, 13) + u.slice(14, 18) + u.slice(19, 23) + u.slice(24);
-}
-
-/** Canonical lowercase hyphenated UUID form of a 32-hex trace id. */
+/** Canonical lowercase hyphenated UUID form of a 32-hex trace id (not on a hot path). */
 export function uuidFromTraceId(hex: string): string {
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return hex.replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
 }
 
-const MAX_U64 = (1n << 64n) - 1n;
+const ZERO_UUID = uuidFromTraceId(ZERO_TRACE);
 
 /**
  * A span id from anything EcoSystem or the Python tracer may have stored: 16 hex (any case),
- * or the id as an unsigned 64-bit integer (number, bigint, or decimal string), which is what
- * the Python OTel SDK's span_id is. null when invalid or zero; never throws.
+ * or the id as an unsigned 64-bit integer (number, bigint, or decimal string of at most 20
+ * digits), which is what the Python OTel SDK's span_id is. null when invalid or zero; never throws.
  */
 export function parseSpanId(value: unknown): string | null {
-  let n: bigint;
-  if (typeof value === 'string') {
-    if (value.length === 16) {
-      const hex = isHex16(value) ? value : isHex16(value.toLowerCase()) ? value.toLowerCase() : null;
-      if (hex !== null) return hex === ZERO_SPAN ? null : hex;
-    }
-    // A decimal integer as text (at most 20 digits: 2^64-1 has 20).
-    if (value.length === 0 || value.length > 20 || !/^\d+$/.test(value)) return null;
-    n = BigInt(value);
-  } else if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) return null; // an unsafe double has already lost bits
-    n = BigInt(value);
-  } else if (typeof value === 'bigint') {
-    n = value;
-  } else {
-    return null;
+  if (typeof value === 'string' && fits(value, HEX16_SHAPE)) return value === ZERO_SPAN ? null : value; // the usual case
+  let n = 0n;
+  if (typeof value === 'bigint') n = value;
+  else if (Number.isSafeInteger(value)) n = BigInt(value as number); // an unsafe double has already lost bits
+  else if (typeof value === 'string') {
+    const hex = value.length === 16;
+    if ((hex ? /^[\da-f]+$/i : /^\d{1,20}$/).test(value)) n = BigInt(hex ? '0x' + value : value);
   }
-  if (n <= 0n || n > MAX_U64) return null;
-  return n.toString(16).padStart(16, '0');
+  return n > 0n && n < 1n << 64n ? n.toString(16).padStart(16, '0') : null;
 }
 
 export interface IdGenerator {
@@ -110,50 +77,45 @@ export interface IdGenerator {
   spanId?(): string;
 }
 
-/** Two lowercase hex characters of every byte value, as one UTF-16 code unit pair (little end first). */
-const PAIRS = new Uint16Array(256);
-const LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-for (let i = 0; i < 256; i++) {
-  const hi = '0123456789abcdef'.charCodeAt(i >> 4);
-  const lo = '0123456789abcdef'.charCodeAt(i & 15);
-  PAIRS[i] = LITTLE ? hi | (lo << 8) : (hi << 8) | lo;
-}
+/**
+ * Two lowercase hex characters of every byte value, as the UTF-16 code unit whose two bytes in
+ * memory are those characters (built from the bytes, so right on either endianness).
+ */
+let pairText = '';
+for (let i = 256; i < 512; i++) pairText += i.toString(16).slice(1);
+const PAIRS = new Uint16Array(Uint8Array.from(pairText, (c) => c.charCodeAt(0)).buffer);
+const ascii = new TextDecoder();
 
 /**
  * Random ids from Web Crypto. 4 KiB of randomness at a time become one 8 KiB hex string (one
  * table store per byte, one native decode), and an id is a slice of it: one small allocation per
  * id instead of a concatenation per byte. Zero ids are invalid in OTLP and are redrawn.
+ * The two draws are bound functions, to be handed around as they are.
  */
 export class RandomIds {
-  private readonly bytes = new Uint8Array(4096);
-  private readonly chars = new Uint16Array(4096);
-  private readonly ascii = new TextDecoder();
-  private hex = '';
-  private pos = 0;
+  // (per instance: shared module-level buffers made the refill loop measurably slower)
+  #bytes = new Uint8Array(4096);
+  #pairs = new Uint16Array(4096);
+  #hex = '';
+  #pos = 0;
 
-  private take(len: number): string {
-    if (this.pos + len > this.hex.length) {
-      globalThis.crypto.getRandomValues(this.bytes);
-      for (let i = 0; i < 4096; i++) this.chars[i] = PAIRS[this.bytes[i]!]!;
-      this.hex = this.ascii.decode(this.chars);
-      this.pos = 0;
-    }
-    return this.hex.slice(this.pos, (this.pos += len));
+  /** A random id as long as `zero`, never equal to it. */
+  #draw(zero: string): string {
+    let id: string;
+    do {
+      if (this.#pos + zero.length > this.#hex.length) {
+        crypto.getRandomValues(this.#bytes);
+        for (let i = 0; i < 4096; i++) this.#pairs[i] = PAIRS[this.#bytes[i]!]!;
+        this.#hex = ascii.decode(this.#pairs);
+        this.#pos = 0;
+      }
+      id = this.#hex.slice(this.#pos, (this.#pos += zero.length));
+    } while (id === zero);
+    return id;
   }
 
-  spanId(): string {
-    for (;;) {
-      const id = this.take(16);
-      if (id !== ZERO_SPAN) return id;
-    }
-  }
-
-  traceId(): string {
-    for (;;) {
-      const id = this.take(32);
-      if (id !== '00000000000000000000000000000000') return id;
-    }
-  }
+  spanId = (): string => this.#draw(ZERO_SPAN);
+  traceId = (): string => this.#draw(ZERO_TRACE);
 }
 
 export interface IdSource {
@@ -168,18 +130,15 @@ export interface IdSource {
 
 /** Combines a user generator (deterministic recordings) with the random one for what it lacks. */
 export function makeIdSource(gen: IdGenerator | undefined): IdSource {
-  const random = new RandomIds();
-  if (!gen) return { traceId: () => random.traceId(), spanId: () => '' };
-  const check = (id: unknown, len: number, what: string): string => {
-    if (typeof id !== 'string' || id.length !== len || !HEX.test(id) || /^0+$/.test(id)) {
-      throw new TypeError(`idGenerator.${what}() must return ${len} lowercase hex characters, not all zero; got ${JSON.stringify(id)}`);
-    }
-    return id;
-  };
-  return {
-    traceId: gen.traceId ? () => check(gen.traceId!(), 32, 'traceId') : () => random.traceId(),
-    spanId: gen.spanId ? () => check(gen.spanId!(), 16, 'spanId') : () => '',
-  };
+  const checked = (what: 'traceId' | 'spanId', length: number, otherwise: () => string) =>
+    gen?.[what]
+      ? () => {
+          const id = gen[what]!();
+          if (typeof id === 'string' && RegExp(`^(?!0+$)[\\da-f]{${length}}$`).test(id)) return id;
+          throw new TypeError(`idGenerator.${what}() must return ${length} lowercase hex, not all zeros; got ${JSON.stringify(id)}`);
+        }
+      : otherwise;
+  return { traceId: checked('traceId', 32, new RandomIds().traceId), spanId: checked('spanId', 16, () => '') };
 }
 
 /**
@@ -188,7 +147,6 @@ export function makeIdSource(gen: IdGenerator | undefined): IdSource {
  */
 export function sampledByRatio(traceId: string, ratio: number): boolean {
   if (ratio >= 1) return true;
-  if (ratio <= 0) return false;
   const low = traceId.length === 36 ? traceId[22]! + traceId.slice(24) : traceId.slice(19);
-  return parseInt(low, 16) < ratio * 2 ** 52;
+  return ratio > 0 && parseInt(low, 16) < ratio * 2 ** 52;
 }

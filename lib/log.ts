@@ -3,62 +3,56 @@
 
 export type Logger = ((message: string) => void) | { warn(message: string): void };
 
-const PREFIX = '[ekosis-otlp-traces] ';
+export interface Diagnostics {
+  /** Report `message`; `spans` is what this occurrence cost (0 when nothing was lost). */
+  warn(kind: string, message: string, spans?: number): void;
+  /** Say what was held back, in one line, e.g. at shutdown. */
+  flush(): void;
+}
 
-interface KindState {
-  last: number;
-  suppressed: number;
+/** A kind's last report, and what was held back since. */
+interface Held {
+  at: number;
+  more: number;
   spans: number;
 }
 
-export class Diagnostics {
-  private readonly kinds = new Map<string, KindState>();
-  private readonly write: (m: string) => void;
+const INTERVAL_MS = 10_000;
 
-  constructor(
-    logger: Logger | undefined,
-    private readonly intervalMs = 10_000,
-    private readonly now: () => number = Date.now,
-  ) {
-    const target = logger ?? ((m: string) => console.warn(m));
-    const fn = typeof target === 'function' ? target : (m: string) => target.warn(m);
-    // A logger that throws must not turn a diagnostic into a crash of the host.
-    this.write = (m) => {
-      try {
-        fn(PREFIX + m);
-      } catch {
-        /* nothing sensible left to do */
+/** The package's name: the prefix of every line, and the telemetry.sdk.name and scope of every payload. */
+export const NAME = 'ekosis-otlp-traces';
+
+export function makeDiagnostics(logger: Logger | undefined): Diagnostics {
+  const kinds = new Map<string, Held>();
+  // A logger that throws must not turn a diagnostic into a crash of the host.
+  const write = (m: string): void => {
+    m = `[${NAME}] ${m}`;
+    try {
+      typeof logger === 'function' ? logger(m) : (logger ?? console).warn(m);
+    } catch {
+      /* nothing sensible left to do */
+    }
+  };
+  const summary = (k: Held): string => `${k.more} more like it${k.spans ? `, costing ${k.spans} spans` : ''}`;
+  return {
+    warn(kind, message, spans = 0) {
+      const now = Date.now();
+      const k = kinds.get(kind);
+      if (k && now - k.at < INTERVAL_MS) {
+        k.more++;
+        k.spans += spans;
+        return;
       }
-    };
-  }
-
-  /** Report `message`; `spans` is what this occurrence cost (0 when nothing was lost). */
-  warn(kind: string, message: string, spans = 0): void {
-    const t = this.now();
-    const k = this.kinds.get(kind);
-    if (k && t - k.last < this.intervalMs) {
-      k.suppressed++;
-      k.spans += spans;
-      return;
-    }
-    let line = message;
-    if (k && k.suppressed > 0) line += ` (${summary(k)} since the last report)`;
-    this.kinds.set(kind, { last: t, suppressed: 0, spans: 0 });
-    this.write(line);
-  }
-
-  /** Say what was held back, in one line, e.g. at shutdown. */
-  flush(): void {
-    const parts: string[] = [];
-    for (const [kind, k] of this.kinds) {
-      if (k.suppressed > 0) parts.push(`${kind}: ${summary(k)}`);
-      k.suppressed = 0;
-      k.spans = 0;
-    }
-    if (parts.length > 0) this.write(`not reported individually: ${parts.join('; ')}`);
-  }
-}
-
-function summary(k: KindState): string {
-  return `${k.suppressed} more like it${k.spans ? `, costing ${k.spans} spans` : ''}`;
+      kinds.set(kind, { at: now, more: 0, spans: 0 });
+      write(k?.more ? `${message} (${summary(k)} since the last report)` : message);
+    },
+    flush() {
+      const parts: string[] = [];
+      for (const [kind, k] of kinds) {
+        if (k.more) parts.push(`${kind}: ${summary(k)}`);
+        k.more = k.spans = 0;
+      }
+      if (parts.length) write(`not reported individually: ${parts.join('; ')}`);
+    },
+  };
 }

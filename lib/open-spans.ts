@@ -1,6 +1,6 @@
 // The table of open spans: found by the host's DTO object first (so concurrent requests with the
-// same span_key never collide), by span_key second. Insertion order is age order, which makes
-// the cap (evict oldest) and the timeout sweep walk from the front and stop early.
+// same span_key never collide), by span_key second. Insertion order is age order: the cap evicts
+// from the front, the timeout sweep takes the spans started too long ago.
 //
 // Two things keep the request path cheap. The newest span waits in a slot in front of the Map
 // and only moves in when the next one arrives: a request that ends before the next begins (any
@@ -9,128 +9,115 @@
 // is built on the first lookup that needs it (beforePush, outgoingSpanKey, an after-hook whose
 // DTO was replaced) and kept up to date from then on.
 import type { Span } from './span.js';
+import type { Tracer } from './tracer.js';
+import type { SpanKey } from './contract.js';
+import { canonicalUuid, parseSpanId } from './ids.js';
 
 export class OpenSpans {
-  /** Every open span but `newest`, by key object, oldest first. */
-  private readonly byKey = new Map<object, Span>();
+  /** Every open span but `#newest`, by key object, oldest first. */
+  #byKey = new Map<object, Span>();
   /** The span added last, while it is open. */
-  private newest: Span | null = null;
-  /** Newest open span per trace id (as its UUID), older ones hanging off `span.older`; null until first needed. */
-  private byTrace: Map<string, Span> | null = null;
+  #newest: Span | null = null;
+  /** The open spans of each trace id (as its UUID), oldest first; null until first needed. */
+  #byTrace: Map<string, Span[]> | null = null;
+  #tracer: Tracer;
+  #what: string;
 
-  constructor(private readonly cap: number) {}
+  /**
+   * @param what what the spans stand for, in the cap's message ('requests')
+   * @param endHook the hook that ends them, in the timeout's message
+   */
+  constructor(tracer: Tracer, what: string, endHook: string) {
+    this.#tracer = tracer;
+    this.#what = what;
+    tracer.watch(this, endHook);
+  }
 
   get size(): number {
-    return this.byKey.size + (this.newest === null ? 0 : 1);
+    return this.#byKey.size + (this.#newest ? 1 : 0);
   }
 
-  private isOpen(key: object): boolean {
-    return (this.newest !== null && this.newest.key === key) || (this.byKey.size !== 0 && this.byKey.has(key));
-  }
-
-  /** Adds a span; returns the oldest span when the cap is exceeded (the caller ends it). */
-  add(key: unknown, span: Span): Span | undefined {
+  /** Adds a span; past the cap the oldest open span is ended as ERROR. */
+  add(key: unknown, span: Span): void {
+    const byKey = this.#byKey;
+    const previous = this.#newest;
     // A non-object key, or the same DTO object twice at once: a token of its own. The older
     // span keeps the DTO (first in, first out); the newer is still found by span_key.
-    const k = typeof key === 'object' && key !== null && !this.isOpen(key) ? key : {};
-    span.key = k;
-    const previous = this.newest;
-    if (previous !== null) this.byKey.set(previous.key!, previous);
-    this.newest = span;
-    if (this.byTrace !== null) this.link(this.byTrace, span);
-    if (this.byKey.size >= this.cap) {
-      const oldest = this.byKey.values().next().value as Span;
-      this.remove(oldest);
-      return oldest;
+    const taken = previous?.key === key || (byKey.size !== 0 && byKey.has(key as object));
+    span.key = typeof key === 'object' && key !== null && !taken ? key : {};
+    if (previous) byKey.set(previous.key!, previous);
+    this.#newest = span;
+    if (this.#byTrace) this.#link(span);
+    const t = this.#tracer;
+    const cap = t.config.maxOpenSpans;
+    if (byKey.size >= cap) {
+      const oldest = byKey.values().next().value!;
+      this.#remove(oldest);
+      const message = `more than ${cap} ${this.#what} open at once; oldest span ended early`;
+      t.fail(oldest, message);
+      t.diagnostics.warn('open-span-cap', message);
     }
-    return undefined;
   }
 
   /** Every open span, oldest first. */
-  private all(): Span[] {
-    const out = [...this.byKey.values()];
-    if (this.newest !== null) out.push(this.newest);
-    return out;
+  #all(): Span[] {
+    const all = [...this.#byKey.values()];
+    if (this.#newest) all.push(this.#newest);
+    return all;
   }
 
-  private link(index: Map<string, Span>, span: Span): void {
-    span.resolve();
-    const head = index.get(span.traceUuid);
-    if (head !== undefined) {
-      span.older = head;
-      head.newer = span;
+  #link(span: Span): void {
+    const list = this.#byTrace!.get(span.traceUuid);
+    if (list) list.push(span);
+    else this.#byTrace!.set(span.traceUuid, [span]);
+  }
+
+  /**
+   * The open spans of a span_key's trace id, oldest first, whose caller is the span_key's
+   * span_id; any caller when `anyCaller` and the span_key has no usable span_id.
+   */
+  #matching(spanKey: unknown, anyCaller: boolean): Span[] {
+    const uuid = canonicalUuid((spanKey as SpanKey | undefined)?.trace_id);
+    if (uuid === null) return [];
+    const caller = parseSpanId((spanKey as SpanKey).span_id) ?? '';
+    if (!this.#byTrace) {
+      this.#byTrace = new Map();
+      for (const span of this.#all()) this.#link(span);
     }
-    index.set(span.traceUuid, span);
+    return (this.#byTrace.get(uuid) ?? []).filter((s) => s.callerId === caller || (anyCaller && !caller));
   }
 
-  /** The trace index, built from the open spans (oldest first, so the newest ends up in front) when first needed. */
-  private index(): Map<string, Span> {
-    if (this.byTrace === null) {
-      this.byTrace = new Map();
-      for (const span of this.all()) this.link(this.byTrace, span);
-    }
-    return this.byTrace;
+  /** The newest open span of this span_key (the request being handled now); a span_key without a usable span_id matches any caller. */
+  find(spanKey: unknown): Span | undefined {
+    return this.#matching(spanKey, true).pop();
   }
 
-  /** The span opened with this key object, removed from the table. */
-  takeByKey(key: unknown): Span | undefined {
-    if (typeof key !== 'object' || key === null) return undefined;
-    const n = this.newest;
-    const span = n !== null && n.key === key ? n : this.byKey.size !== 0 ? this.byKey.get(key) : undefined;
-    if (span !== undefined) this.remove(span);
+  /**
+   * The span opened with this DTO object, else (a middleware replaced the DTO) the oldest open
+   * one of its span_key; removed from the table.
+   */
+  take(dto: unknown, spanKey: unknown): Span | undefined {
+    const newest = this.#newest;
+    const span = newest !== null && newest.key === dto ? newest : (this.#byKey.get(dto as object) ?? this.#matching(spanKey, false)[0]);
+    if (span) this.#remove(span);
     return span;
   }
 
-  /** The newest open span for (trace UUID, caller span id); callerId '' matches any. */
-  find(traceUuid: string, callerId: string): Span | undefined {
-    for (let s: Span | null | undefined = this.index().get(traceUuid); s; s = s.older) {
-      if (callerId === '' || s.callerId === callerId) return s;
-    }
-    return undefined;
-  }
-
-  /** The oldest open span for (trace UUID, caller span id), removed: an after-hook whose DTO was replaced. */
-  takeOldest(traceUuid: string, callerId: string): Span | undefined {
-    let found: Span | undefined;
-    for (let s: Span | null | undefined = this.index().get(traceUuid); s; s = s.older) {
-      if (s.callerId === callerId) found = s;
-    }
-    if (found !== undefined) this.remove(found);
-    return found;
-  }
-
-  remove(span: Span): void {
-    if (span.key === null) return;
-    if (span === this.newest) this.newest = null;
-    else this.byKey.delete(span.key);
-    const index = this.byTrace;
-    if (index !== null) {
-      const { older, newer } = span;
-      if (newer !== null) newer.older = older;
-      else if (older !== null) index.set(span.traceUuid, older);
-      else index.delete(span.traceUuid);
-      if (older !== null) older.newer = newer;
-      span.older = span.newer = null;
-    }
+  #remove(span: Span): void {
+    if (span === this.#newest) this.#newest = null;
+    else this.#byKey.delete(span.key!);
     span.key = null;
+    const list = this.#byTrace?.get(span.traceUuid);
+    if (list) {
+      list.splice(list.indexOf(span), 1); // (every open span is in its trace's list)
+      if (!list.length) this.#byTrace!.delete(span.traceUuid);
+    }
   }
 
   /** Removes and returns the spans started before `before` (clock reading), oldest first. */
   takeStarted(before: number): Span[] {
-    const out: Span[] = [];
-    for (const span of this.byKey.values()) {
-      if (span.start >= before) break;
-      out.push(span);
-    }
-    const n = this.newest;
-    if (n !== null && n.start < before && out.length === this.byKey.size) out.push(n);
-    for (const s of out) this.remove(s);
-    return out;
-  }
-
-  takeAll(): Span[] {
-    const out = this.all();
-    for (const s of out) this.remove(s);
+    const out = this.#all().filter((span) => span.start < before);
+    for (const span of out) this.#remove(span);
     return out;
   }
 }

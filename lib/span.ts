@@ -3,9 +3,9 @@
 // cheapest thing to build on the request path and to walk when encoding. The trace id is kept as
 // it arrived (the span_key's UUID); its 32-hex form is made once, by the encoder.
 
-import { RandomIds, canonicalUuid, hexFromUuid, parseSpanId, uuidFromTraceId } from './ids.js';
+import { RandomIds, canonicalUuid, parseSpanId, uuidFromTraceId } from './ids.js';
 
-/** Random span ids for spans created without one (see `spanId`). */
+/** Random ids for spans created without them (see `spanId`, `resolve`). */
 const randomIds = new RandomIds();
 
 export type AttributeScalar = string | number | boolean;
@@ -35,69 +35,64 @@ export class Span {
   key: object | null = null;
   /** The caller's span id from the span_key (16 hex), '' when it had none; used to match by span_key. */
   callerId = '';
-  /** Older open span of the same trace id in the same table. */
-  older: Span | null = null;
-  newer: Span | null = null;
-  /** @internal The span id, or '' until a random one is drawn (see spanId). */
-  sid: string;
-  /** @internal The trace id as it was given: 32 hex, or its canonical UUID (36). */
-  tid: string;
   /**
-   * @internal The span_key's trace_id and span_id as they arrived, not yet checked (see
-   * resolve). A request span is made with them so that checking two
-   * strings character by character happens at export, off the request path.
+   * @internal The span_key's trace_id and span_id as they arrived, not yet checked (while `tid`
+   * is ''; see resolve). A request span is made with them so that checking two strings character
+   * by character happens at export, off the request path.
    */
-  rawTrace: unknown = undefined;
-  rawSpan: unknown = undefined;
-  /** @internal rawTrace/rawSpan are still to be checked. */
-  unchecked = false;
+  rawTrace: unknown;
+  rawSpan: unknown;
+  // Set by the constructor (declared here, not as parameter properties: the same fields, less code).
+  declare name: string;
+  declare readonly kind: number;
+  /** @internal The trace id: 32 lowercase hex, or its canonical UUID (what the request path has); '' while rawTrace is unchecked. */
+  declare tid: string;
+  /** @internal The span id, 16 lowercase hex, or '' for a random id drawn when first read (see spanId). */
+  declare sid: string;
+  /** 16 hex, or '' for a root span. */
+  declare parentSpanId: string;
+  declare flags: number;
+  /** Clock reading at start. */
+  declare start: number;
+  /**
+   * Flat list: key, value, key, value … or null for a request span's three standard
+   * attributes, which are its own fields (request.trace_id = traceUuid, request.span_id =
+   * callerId, request.route_key = name): no array per request, and less for the GC to copy
+   * while the span waits in the export queue.
+   */
+  declare attrs: unknown[] | null;
 
   /**
-   * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated),
-   * which is what the request path has in hand.
+   * @param traceId 32 lowercase hex, or the same id as a canonical UUID (lowercase, hyphenated).
    * @param spanId 16 lowercase hex, or '' for a random id drawn when first read.
    */
-  constructor(
-    public name: string,
-    public readonly kind: number,
-    traceId: string,
-    spanId: string,
-    /** 16 hex, or '' for a root span. */
-    public parentSpanId: string,
-    public flags: number,
-    public readonly start: number,
-    /**
-     * Flat list: key, value, key, value … or null for a request span's three standard
-     * attributes, which are its own fields (request.trace_id = traceUuid, request.span_id =
-     * callerId, request.route_key = name): no array per request, and less for the GC to copy
-     * while the span waits in the export queue.
-     */
-    public attrs: unknown[] | null,
-  ) {
-    this.sid = spanId;
+  constructor(name: string, kind: number, traceId: string, spanId: string, parentSpanId: string, flags: number, start: number, attrs: unknown[] | null) {
+    this.name = name;
+    this.kind = kind;
     this.tid = traceId;
+    this.sid = spanId;
+    this.parentSpanId = parentSpanId;
+    this.flags = flags;
+    this.start = start;
+    this.attrs = attrs;
   }
 
   /**
    * Checks a span made from an unchecked span_key (rawTrace): a usable one becomes the trace id,
-   * caller and parent; an unusable one gives the span a fresh trace, no parent and
-   * request.span_key_invalid, exactly as if it had been checked at start.
+   * caller and parent; an unusable one gives the span a fresh trace (from `freshTraceId`), no
+   * parent and request.span_key_invalid. Done at export unless someone needs it sooner.
    */
-  resolve(): void {
-    if (!this.unchecked) return;
-    this.unchecked = false;
+  resolve(freshTraceId = randomIds.traceId): void {
+    if (this.tid) return;
     const uuid = canonicalUuid(this.rawTrace);
-    const caller = uuid === null ? null : parseSpanId(this.rawSpan);
+    const caller = uuid && parseSpanId(this.rawSpan);
     this.rawTrace = this.rawSpan = undefined;
-    if (uuid !== null && caller !== null) {
-      this.tid = uuid;
-      this.callerId = this.parentSpanId = caller;
-      return;
+    this.tid = uuid ?? uuidFromTraceId(freshTraceId());
+    this.callerId = this.parentSpanId = caller ?? '';
+    if (!caller) {
+      this.flags = FLAGS_LOCAL_PARENT;
+      this.attrs = this.attributes();
     }
-    this.tid = uuid ?? uuidFromTraceId(randomIds.traceId());
-    this.callerId = this.parentSpanId = '';
-    this.flags = FLAGS_LOCAL_PARENT;
-    this.attrs = ['request.trace_id', this.tid, 'request.span_key_invalid', true, 'request.route_key', this.name];
   }
 
   /** The span id, 16 lowercase hex. */
@@ -108,7 +103,7 @@ export class Span {
   /** The trace id, 32 lowercase hex. */
   get traceId(): string {
     this.resolve();
-    return this.tid.length === 32 ? this.tid : hexFromUuid(this.tid);
+    return this.tid.replace(/-/g, '');
   }
 
   /** The trace id as a canonical UUID, the form EcoSystem's span_key carries. */
@@ -117,31 +112,15 @@ export class Span {
     return this.tid.length === 36 ? this.tid : uuidFromTraceId(this.tid);
   }
 
+  /** request.trace_id, then request.span_id, or request.span_key_invalid when the span_key had no usable caller. */
+  keyAttributes(): unknown[] {
+    return ['request.trace_id', this.traceUuid, ...(this.callerId ? ['request.span_id', this.callerId] : ['request.span_key_invalid', true])];
+  }
+
   /** Every attribute as a flat list (the standard request ones spelled out). */
   attributes(): unknown[] {
     this.resolve();
-    if (this.attrs !== null) return this.attrs;
-    const a: unknown[] = ['request.trace_id', this.traceUuid];
-    if (this.callerId !== '') a.push('request.span_id', this.callerId);
-    a.push('request.route_key', this.name);
-    return a;
-  }
-
-  setAttribute(key: string, value: AttributeValue): void {
-    const a = (this.attrs ??= this.attributes());
-    for (let i = 0; i < a.length; i += 2) {
-      if (a[i] === key) {
-        a[i + 1] = value;
-        return;
-      }
-    }
-    a.push(key, value);
-  }
-
-  getAttribute(key: string): unknown {
-    const a = this.attributes();
-    for (let i = 0; i < a.length; i += 2) if (a[i] === key) return a[i + 1];
-    return undefined;
+    return this.attrs ?? [...this.keyAttributes(), 'request.route_key', this.name];
   }
 
   addEvent(name: string, time: number, attrs: unknown[]): void {
@@ -151,25 +130,17 @@ export class Span {
 
 /** The `exception` event's attributes from anything a handler may throw. */
 export function exceptionAttributes(error: unknown): unknown[] {
-  let type = 'Error';
-  let message = '';
-  let stack = '';
-  if (error instanceof Error) {
-    type = error.name || error.constructor?.name || 'Error';
-    message = String(error.message ?? '');
-    stack = typeof error.stack === 'string' ? error.stack : '';
-  } else if (error !== null && typeof error === 'object') {
-    type = (error as object).constructor?.name || 'Object';
-    try {
-      message = JSON.stringify(error) ?? String(error);
-    } catch {
-      message = Object.prototype.toString.call(error);
-    }
-  } else {
-    type = typeof error;
-    message = String(error);
+  const isError = error instanceof Error;
+  const isObject = typeof error === 'object' && error !== null;
+  let message: string;
+  try {
+    message = isError ? String(error.message ?? '') : isObject ? (JSON.stringify(error) ?? String(error)) : String(error);
+  } catch {
+    message = Object.prototype.toString.call(error);
   }
+  // the error's name, else its class; 'Error' / 'Object' when it has neither; else the primitive's type
+  const type = (isError && error.name) || (isObject && error.constructor?.name) || (isError ? 'Error' : isObject ? 'Object' : typeof error);
   const attrs: unknown[] = ['exception.type', type, 'exception.message', message];
-  if (stack) attrs.push('exception.stacktrace', stack);
+  if (isError && typeof error.stack === 'string' && error.stack) attrs.push('exception.stacktrace', error.stack);
   return attrs;
 }

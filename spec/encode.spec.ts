@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeBatch, encodeSpan, anyValue, type EncoderOptions } from '../lib/encode.ts';
+import { encodeBatch, encodeBatchBytes, encodeSpan, anyValue, type EncoderOptions } from '../lib/encode.ts';
 import { Span, SpanKind, FLAGS_REMOTE_PARENT } from '../lib/span.ts';
 import { makeClock, epochNanos } from '../lib/clock.ts';
 
@@ -99,6 +99,24 @@ test('a batch: one resourceSpans, one scopeSpans, resource and scope', () => {
   assert.equal(doc.resourceSpans[0].scopeSpans.length, 1);
   assert.deepEqual(doc.resourceSpans[0].scopeSpans[0].scope, { name: 'ekosis-otlp-traces', version: '9.9.9' });
   assert.deepEqual(doc.resourceSpans[0].scopeSpans[0].spans.map((s: { name: string }) => s.name), ['tracker.log_request', 'second']);
+});
+
+test('an attribute key whose toString encodes another batch leaves the outer body intact', () => {
+  let calls = 0;
+  const key = {
+    toString() {
+      calls++;
+      encodeBatchBytes([span(['inner', 'x'])], opts); // e.g. a flush from inside user code
+      return 'outer.key';
+    },
+  };
+  const body = new TextDecoder().decode(encodeBatchBytes([span(), span([key, 1]), span()], opts));
+  const spans = JSON.parse(body).resourceSpans[0].scopeSpans[0].spans;
+  assert.equal(spans.length, 3);
+  assert.deepEqual(spans[1].attributes, [{ key: 'outer.key', value: { intValue: '1' } }]);
+  // only string keys are cached: an object's toString runs for every span
+  encodeBatchBytes([span([key, 2])], opts);
+  assert.equal(calls, 2);
 });
 
 test('the same input gives the same bytes', () => {

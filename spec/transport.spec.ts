@@ -3,7 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { NodeHttpTransport } from '../lib/transport-node.ts';
+import { gunzipSync } from 'node:zlib';
+import { HttpTransport } from '../lib/transport-node.ts';
+import * as fetchTransport from '../lib/transport-fetch.ts';
 import { TransportError, MAX_RESPONSE_BYTES } from '../lib/transport.ts';
 
 interface Raw {
@@ -63,7 +65,7 @@ async function rawServer(answer: (i: number) => string | Buffer | null, pieces =
   };
 }
 
-function send(t: NodeHttpTransport, port: number, body = '{"resourceSpans":[]}', timeoutMillis = 2000) {
+function send(t: { send: HttpTransport['send'] }, port: number, body = '{"resourceSpans":[]}', timeoutMillis = 2000) {
   return t.send({
     url: new URL(`http://127.0.0.1:${port}/v1/traces?x=1`),
     body: Buffer.from(body),
@@ -77,7 +79,7 @@ const OK = 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length:
 
 test('the request on the wire: one POST with Content-Length, Host, headers, body', async () => {
   const srv = await rawServer(() => OK);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port, '{"a":"é"}'), { status: 200, retryAfter: null, body: '{}' });
   assert.equal(
     srv.requests[0],
@@ -89,7 +91,7 @@ test('the request on the wire: one POST with Content-Length, Host, headers, body
 
 test('keep-alive: requests share one connection; Connection: close is honoured', async () => {
   const srv = await rawServer((i) => (i === 2 ? OK.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n') : OK));
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   for (let i = 0; i < 5; i++) assert.equal((await send(t, srv.port)).status, 200);
   assert.equal(srv.requests.length, 5);
   assert.equal(srv.connections, 2, 'a new connection only after the server said close');
@@ -101,7 +103,7 @@ test('chunked body, split across packets, with partial success inside', async ()
   const body = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad"}}';
   const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
   const srv = await rawServer(() => chunked, 7);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
   assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
   assert.equal(srv.connections, 1, 'a complete chunked answer leaves the socket reusable');
@@ -115,7 +117,7 @@ test('1xx is skipped; HTTP/1.0 and close-delimited bodies; Retry-After is read',
     'HTTP/1.0 200 OK\r\n\r\n{"x":1}',
   ];
   const srv = await rawServer((i) => answers[i]!);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port), { status: 503, retryAfter: '7', body: 'busy' });
   // HTTP/1.0 without length: the body runs to the close (the test server closes after writing)
   const p = send(t, srv.port);
@@ -127,7 +129,7 @@ test('1xx is skipped; HTTP/1.0 and close-delimited bodies; Retry-After is read',
 test('a huge body is cut at the cap and the socket dropped', async () => {
   const big = 'x'.repeat(MAX_RESPONSE_BYTES * 3);
   const srv = await rawServer(() => `HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   const r = await send(t, srv.port);
   assert.equal(r.status, 200);
   assert.equal(r.body.length, MAX_RESPONSE_BYTES);
@@ -139,7 +141,7 @@ test('a huge body is cut at the cap and the socket dropped', async () => {
 
 test('no answer: closed before the status line is a network error; after it, an answer', async () => {
   const srv = await rawServer((i) => (i === 0 ? null : 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial'));
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network');
   const p = send(t, srv.port);
   setTimeout(() => void srv.close(), 50);
@@ -149,8 +151,8 @@ test('no answer: closed before the status line is a network error; after it, an 
 
 test('garbage instead of HTTP is a network error; a silent server a timeout', async () => {
   const junk = await rawServer(() => 'SSH-2.0-OpenSSH\r\n\r\n');
-  const t = new NodeHttpTransport();
-  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /not an HTTP\/1.x response/.test(e.message));
+  const t = new HttpTransport();
+  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/.test(e.message));
   await junk.close();
   const silent = await rawServer(() => '');
   await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout');
@@ -160,7 +162,7 @@ test('garbage instead of HTTP is a network error; a silent server a timeout', as
 
 test('an idle socket the server closed is not reused', async () => {
   const srv = await rawServer(() => OK);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   await send(t, srv.port);
   await srv.close(); // destroys the kept-alive socket server-side
   const again = await rawServer(() => OK);
@@ -172,7 +174,7 @@ test('an idle socket the server closed is not reused', async () => {
 
 test('abort: rejects at once as aborted', async () => {
   const srv = await rawServer(() => '');
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   const ctl = new AbortController();
   const p = t.send({ url: new URL(`http://127.0.0.1:${srv.port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
   setTimeout(() => ctl.abort(), 30);
@@ -183,7 +185,7 @@ test('abort: rejects at once as aborted', async () => {
 
 test('many requests on kept-alive sockets add no listeners', async () => {
   const srv = await rawServer(() => OK);
-  const t = new NodeHttpTransport();
+  const t = new HttpTransport();
   const warnings: string[] = [];
   const onWarn = (w: Error) => warnings.push(w.message);
   process.on('warning', onWarn);
@@ -208,7 +210,7 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
   const port = (srv.address() as net.AddressInfo).port;
   try {
     // Untrusted here (self-signed): refused, with the reason.
-    const t = new NodeHttpTransport();
+    const t = new HttpTransport();
     await assert.rejects(
       t.send({ url: new URL(`https://127.0.0.1:${port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal }),
       (e: unknown) => e instanceof TransportError && e.kind === 'network' && /self-signed/i.test(e.message),
@@ -224,8 +226,8 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
     const script = join(dir, 'send.mts');
     writeFileSync(
       script,
-      `import { NodeHttpTransport } from ${JSON.stringify(new URL('../lib/transport-node.ts', import.meta.url).pathname)};
-const t = new NodeHttpTransport();
+      `import { HttpTransport } from ${JSON.stringify(new URL('../lib/transport-node.ts', import.meta.url).pathname)};
+const t = new HttpTransport();
 const out = [];
 for (const host of ['127.0.0.1', 'localhost', 'localhost']) {
   const r = await t.send({ url: new URL('https://' + host + ':${port}/v1/traces'), body: Buffer.alloc(100000, 120), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
@@ -244,4 +246,25 @@ console.log(JSON.stringify(out));`,
     srv.closeAllConnections();
     await new Promise((r) => srv.close(r));
   }
+});
+
+test('fetch transport (browser and worker bundles): status, Retry-After, body, capped body, errors; Web gzip', async () => {
+  const big = 'x'.repeat(MAX_RESPONSE_BYTES * 2);
+  const answers = [
+    OK,
+    'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 4\r\n\r\nbusy',
+    `HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`,
+  ];
+  const srv = await rawServer((i) => answers[i]!);
+  const t = new fetchTransport.HttpTransport();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body: '{}' });
+  assert.deepEqual(await send(t, srv.port), { status: 503, retryAfter: '7', body: 'busy' });
+  assert.equal((await send(t, srv.port)).body.length, MAX_RESPONSE_BYTES);
+  await srv.close();
+  const silent = await rawServer(() => '');
+  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout' && /no answer within 150 ms/.test(e.message));
+  await silent.close();
+  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /ECONNREFUSED/.test(e.message));
+  const json = Buffer.from(JSON.stringify({ resourceSpans: Array(50).fill({ a: 'é' }) }));
+  assert.ok(gunzipSync(await fetchTransport.gzip(json)).equals(json));
 });
