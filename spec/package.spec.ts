@@ -61,6 +61,55 @@ describe('package.json', () => {
   });
 });
 
+/** The lib/ modules reached from lib/index.ts by static and dynamic relative imports, each resolved through `swap`. */
+function reached(swap: Record<string, string>): Map<string, string> {
+  const seen = new Map<string, string>(); // module name -> its source
+  const visit = (name: string): void => {
+    name = swap[name] ?? name;
+    if (seen.has(name)) return;
+    const src = readFileSync(join(ROOT, 'lib', `${name}.ts`), 'utf8');
+    seen.set(name, src);
+    for (const m of src.matchAll(/(?:from |import\()'\.\/([\w-]+)\.js'/g)) visit(m[1]!);
+  };
+  visit('index');
+  return seen;
+}
+
+describe('runtimes (package.json "browser")', () => {
+  const browser = Object.fromEntries(
+    Object.entries(pkg.browser as Record<string, string>).map(([from, to]) => [from.replace(/^\.\/dist\/(.*)\.js$/, '$1'), to.replace(/^\.\/dist\/(.*)\.js$/, '$1')]),
+  );
+
+  it('a browser or worker bundle of the main entry reaches no node: module', () => {
+    assert.deepEqual(browser, { 'transport-node': 'transport-fetch', recorder: 'recorder-web' });
+    for (const [name, src] of reached(browser)) assert.doesNotMatch(src, /from 'node:|import\('node:/, `${name} imports node:`);
+  });
+
+  it('a Node bundle carries neither web replacement', () => {
+    const names = [...reached({}).keys()];
+    assert.ok(names.includes('transport-node') && names.includes('recorder'), names.join());
+    for (const web of Object.values(browser)) assert.ok(!names.includes(web), `${web} is reached on Node`);
+  });
+
+  it('each web replacement exports what the module it replaces exports', async () => {
+    for (const [node, web] of Object.entries(browser)) {
+      const a = Object.keys(await import(`../lib/${node}.ts`)).sort();
+      const b = Object.keys(await import(`../lib/${web}.ts`)).sort();
+      assert.deepEqual(b, a, `${web} vs ${node}`);
+    }
+  });
+
+  it('recording where there are no files reports it once and records nothing', async () => {
+    const { PayloadFile } = await import('../lib/recorder-web.ts');
+    const said: string[] = [];
+    const file = new PayloadFile('/tmp/x.ndjson', (m) => said.push(m));
+    file.append(new Uint8Array([123, 125]));
+    file.append(new Uint8Array([123, 125]));
+    await file.close();
+    assert.deepEqual(said, ['cannot record payloads to /tmp/x.ndjson: no file system in this runtime']);
+  });
+});
+
 describe('npm pack, installed into an empty project', { timeout: 120_000 }, () => {
   let tmp: string;
   let tarball: string;

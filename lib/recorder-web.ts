@@ -1,0 +1,20 @@
+// Browsers and workers have no files (package.json "browser" swaps this in for ./recorder.ts):
+// recordPayloadsTo is reported once and nothing is recorded; exporting goes on.
+export class PayloadFile {
+  #told = false;
+
+  constructor(
+    readonly path: string,
+    readonly onError: (message: string) => void,
+  ) {}
+
+  append(_json: Uint8Array): void {
+    if (this.#told) return;
+    this.#told = true;
+    this.onError(`cannot record payloads to ${this.path}: no file system in this runtime`);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
