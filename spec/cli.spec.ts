@@ -1,7 +1,7 @@
 // The `ekosis-otlp-traces` CLI: help and usage errors in-process through main(), `receive`
 // in-process and as a real process (node --import tsx lib/cli.ts) over real HTTP.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -74,6 +74,15 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** The CLI (SCRIPT, through tsx) as a child process: its output so far, and its exit code once it exits. */
+function runCli(script: string, ...args: string[]): { child: ChildProcess; stdout: string; stderr: string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = { child, stdout: '', stderr: '', exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+  child.stdout!.setEncoding('utf8').on('data', (s: string) => (run.stdout += s));
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (run.stderr += s));
+  return run;
 }
 
 describe('cli help and usage', () => {
@@ -166,24 +175,17 @@ describe('cli receive', () => {
 
   it('as a real process: SIGINT stops it cleanly with exit code 0', async () => {
     const record = join(dir, 'process.ndjson');
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'receive', '--port', '0', '--record', record], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const run = runCli(CLI, 'receive', '--port', '0', '--record', record);
+    const { child } = run;
     try {
-      await until(() => stdout.includes('recording payloads to'), 'the CLI to listen', 20_000);
-      const url = /^listening on (\S+)\n/.exec(stdout)![1]!;
+      await until(() => run.stdout.includes('recording payloads to'), 'the CLI to listen', 20_000);
+      const url = /^listening on (\S+)\n/.exec(run.stdout)![1]!;
       assert.deepEqual(await post(url, PAYLOAD), { status: 200, body: '{}' });
-      await until(() => stdout.includes('OK  ↑ remote parent'), 'the printed tree');
+      await until(() => run.stdout.includes('OK  ↑ remote parent'), 'the printed tree');
       child.kill('SIGINT');
-      assert.equal(await exited, 0);
-      assert.equal(stdout, `listening on ${url}\nrecording payloads to ${record}\n${TREE}\nstopped: received 1 payload (1 span)\n`);
-      assert.equal(stderr, '');
+      assert.equal(await run.exited, 0);
+      assert.equal(run.stdout, `listening on ${url}\nrecording payloads to ${record}\n${TREE}\nstopped: received 1 payload (1 span)\n`);
+      assert.equal(run.stderr, '');
       assert.equal(readFileSync(record, 'utf8'), PAYLOAD + '\n');
     } finally {
       child.kill('SIGKILL');
@@ -195,19 +197,11 @@ describe('cli receive', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'receive', '--port', String(port)], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-      child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-      assert.equal(code, 1);
-      assert.equal(stdout, '');
+      const run = runCli(CLI, 'receive', '--port', String(port));
+      assert.equal(await run.exited, 1);
+      assert.equal(run.stdout, '');
       assert.equal(
-        stderr,
+        run.stderr,
         `port ${port} on 127.0.0.1 is already in use (pick another with --port, or --port 0 for any free port)\n`,
       );
     } finally {
@@ -218,12 +212,10 @@ describe('cli receive', () => {
   it('runs when started through a symlink, as npm installs the bin', async () => {
     const link = join(dir, 'ekosis-otlp-traces.ts');
     symlinkSync(CLI, link);
-    const child = spawn(process.execPath, ['--import', 'tsx', link, '--version'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-    assert.equal(code, 0);
-    assert.equal(stdout, `${VERSION}\n`);
+    const run = runCli(link, '--version');
+    assert.equal(await run.exited, 0);
+    assert.equal(run.stdout, `${VERSION}\n`);
+    assert.equal(run.stderr, '');
   });
 
   it('is not run on import: importing lib/cli.ts only defines main()', async () => {
