@@ -12,15 +12,15 @@ export {
   type BeforeRoutingArgs,
   type AfterRoutingArgs,
   type RoutingFailedArgs,
-} from './contract.js';
-export { OtlpTracingMiddleware } from './middleware.js';
-export { OtlpBufferedTracingMiddleware } from './buffered-middleware.js';
-export { initiateOtlpTracing, type InitiateOptions, type OtlpTracing } from './setup.js';
-export { ConfigError, type OtlpTracingOptions, type SetupOptions } from './config.js';
-export { InMemoryExporter, type SpanExporter, type ExportBatch, type ExportResult, type RetryPolicy } from './exporter.js';
-export type { ExportStats } from './batcher.js';
-export { Span, SpanKind, StatusCode, type AttributeValue } from './span.js';
-export type { IdGenerator } from './ids.js';
-export type { ClockFn } from './clock.js';
-export type { Logger } from './log.js';
-export { VERSION } from './version.js';
+} from './ecosystem/contract.js';
+export { OtlpTracingMiddleware } from './ecosystem/middleware.js';
+export { OtlpBufferedTracingMiddleware } from './ecosystem/buffered-middleware.js';
+export { initiateOtlpTracing, type InitiateOptions, type OtlpTracing } from './ecosystem/setup.js';
+export { ConfigError, type OtlpTracingOptions, type SetupOptions } from './config/config.js';
+export { InMemoryExporter, type SpanExporter, type ExportBatch, type ExportResult, type RetryPolicy } from './export/exporter.js';
+export type { ExportStats } from './export/batcher.js';
+export { Span, SpanKind, StatusCode, type AttributeValue } from './trace/span.js';
+export type { IdGenerator } from './trace/ids.js';
+export type { ClockFn } from './trace/clock.js';
+export type { Logger } from './util/diagnostics.js';
+export { VERSION } from './util/version.js';

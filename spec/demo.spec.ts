@@ -6,14 +6,14 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { renderTrees } from '../lib/tree.js';
+import { renderTrees } from '../lib/cli/tree.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 function runDemo(): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'lib/demo.ts'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'docs/examples/demo.ts'], {
       cwd: ROOT,
       env: { ...process.env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

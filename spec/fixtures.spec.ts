@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { scenarios } from './fixtures/scenarios.ts';
 import { flatten } from './helpers/tracing.ts';
-import { validateExportRequest } from '../lib/validate.ts';
+import { validateExportRequest } from '../lib/cli/validate.ts';
 
 const dir = new URL('../fixtures/', import.meta.url);
 

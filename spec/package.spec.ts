@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative, sep } from 'node:path';
+import { join, posix, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { VERSION } from '../lib/version.js';
+import { VERSION } from '../lib/util/version.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, any>;
@@ -46,7 +46,7 @@ describe('package.json', () => {
     assert.deepEqual(Object.keys(pkg.devDependencies).sort(), ['@types/node', 'tsx', 'typescript']);
   });
 
-  it('lib/version.ts VERSION equals the package version', () => {
+  it('lib/util/version.ts VERSION equals the package version', () => {
     assert.equal(VERSION, pkg.version);
   });
 
@@ -55,21 +55,21 @@ describe('package.json', () => {
     assert.equal(pkg.main, './dist/index.js');
     assert.equal(pkg.types, './dist/index.d.ts');
     assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', import: './dist/index.js' });
-    assert.deepEqual(pkg.exports['./host'], { types: './dist/host.d.ts', import: './dist/host.js' });
-    assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli.js' });
+    assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', import: './dist/testing/host.js' });
+    assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });
     for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
   });
 });
 
-/** The lib/ modules reached from lib/index.ts by static and dynamic relative imports, each resolved through `swap`. */
+/** The lib/ modules (paths under lib/, no extension) reached from lib/index.ts by static and dynamic relative imports, each resolved through `swap`. */
 function reached(swap: Record<string, string>): Map<string, string> {
-  const seen = new Map<string, string>(); // module name -> its source
+  const seen = new Map<string, string>(); // module path -> its source
   const visit = (name: string): void => {
     name = swap[name] ?? name;
     if (seen.has(name)) return;
     const src = readFileSync(join(ROOT, 'lib', `${name}.ts`), 'utf8');
     seen.set(name, src);
-    for (const m of src.matchAll(/(?:from |import\()'\.\/([\w-]+)\.js'/g)) visit(m[1]!);
+    for (const m of src.matchAll(/(?:from |import\()'(\.\.?\/[\w/.-]+)\.js'/g)) visit(posix.join(posix.dirname(name), m[1]!));
   };
   visit('index');
   return seen;
@@ -81,13 +81,13 @@ describe('runtimes (package.json "browser")', () => {
   );
 
   it('a browser or worker bundle of the main entry reaches no node: module', () => {
-    assert.deepEqual(browser, { 'transport-node': 'transport-fetch', recorder: 'recorder-web' });
+    assert.deepEqual(browser, { 'platform/node/transport': 'platform/web/transport', 'platform/node/recorder': 'platform/web/recorder' });
     for (const [name, src] of reached(browser)) assert.doesNotMatch(src, /from 'node:|import\('node:/, `${name} imports node:`);
   });
 
   it('a Node bundle carries neither web replacement', () => {
     const names = [...reached({}).keys()];
-    assert.ok(names.includes('transport-node') && names.includes('recorder'), names.join());
+    assert.ok(names.includes('platform/node/transport') && names.includes('platform/node/recorder'), names.join());
     for (const web of Object.values(browser)) assert.ok(!names.includes(web), `${web} is reached on Node`);
   });
 
@@ -100,7 +100,7 @@ describe('runtimes (package.json "browser")', () => {
   });
 
   it('recording where there are no files reports it once and records nothing', async () => {
-    const { PayloadFile } = await import('../lib/recorder-web.ts');
+    const { PayloadFile } = await import('../lib/platform/web/recorder.ts');
     const said: string[] = [];
     const file = new PayloadFile('/tmp/x.ndjson', (m) => said.push(m));
     file.append(new Uint8Array([123, 125]));
@@ -151,10 +151,11 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
-  it('holds exactly dist/ (JS + .d.ts of every lib/ module but the demo), README.md, LICENSE and package.json', () => {
+  it('holds exactly dist/ (JS + .d.ts of every lib/ module), README.md, LICENSE and package.json', () => {
     assert.ok(existsSync(tarball), tarball);
-    const modules = readdirSync(join(ROOT, 'lib'))
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && f !== 'demo.ts')
+    const modules = (readdirSync(join(ROOT, 'lib'), { recursive: true }) as string[])
+      .map((f) => f.split(sep).join('/'))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
       .map((f) => f.slice(0, -3));
     const expected = ['LICENSE', 'README.md', 'package.json', ...modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`])].sort();
     assert.deepEqual(packed, expected);
@@ -276,7 +277,7 @@ export { dto, total, shutdown, host, version, err, bad };
   });
 
   it('runs the CLI: npx ekosis-otlp-traces --help', async () => {
-    assert.ok(existsSync(join(consumer, 'node_modules', 'ekosis-otlp-traces', 'dist', 'cli.js')), 'dist/cli.js is in the package');
+    assert.ok(existsSync(join(consumer, 'node_modules', 'ekosis-otlp-traces', 'dist', 'cli', 'main.js')), 'dist/cli/main.js is in the package');
     const { stdout } = await run(NPX, ['ekosis-otlp-traces', '--help'], consumer);
     assert.match(stdout, /^Usage: ekosis-otlp-traces <command>/);
     assert.match(stdout, /\breceive\b/);

@@ -1,5 +1,5 @@
 // README.md stays true: every ```ts block type-checks against this package's source, the
-// configuration table names every option and every variable lib/config.ts reads, and the
+// configuration table names every option and every variable lib/config/config.ts reads, and the
 // commands it gives exist.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -52,7 +52,7 @@ function compilerOptions(): ts.CompilerOptions {
     typeRoots: [join(ROOT, 'node_modules', '@types')],
     paths: {
       'ekosis-otlp-traces': [join(ROOT, 'lib', 'index.ts')],
-      'ekosis-otlp-traces/host': [join(ROOT, 'lib', 'host.ts')],
+      'ekosis-otlp-traces/host': [join(ROOT, 'lib', 'testing', 'host.ts')],
     },
   };
 }
@@ -130,14 +130,14 @@ describe('README.md configuration', () => {
   }
 
   it('the options table has a row for every option of initiateOtlpTracing', () => {
-    const options = properties('setup.ts', 'InitiateOptions');
+    const options = properties('ecosystem/setup.ts', 'InitiateOptions');
     assert.ok(options.length >= 25, `only ${options.length} options found`);
     const missing = options.filter((o) => !new RegExp(`^\\| \`${o}\` \\|`, 'm').test(README));
     assert.deepEqual(missing, [], 'options without a row in the "Every option" table');
   });
 
-  it('names every variable lib/config.ts reads', () => {
-    const config = readFileSync(join(ROOT, 'lib', 'config.ts'), 'utf8');
+  it('names every variable lib/config/config.ts reads', () => {
+    const config = readFileSync(join(ROOT, 'lib', 'config', 'config.ts'), 'utf8');
     const otel = [...config.matchAll(/'(OTEL_[A-Z0-9_]+)'/g)].map((m) => m[1]!);
     // The ECOENV ladder's keys (extra('OTLP_TRACES_ENDPOINT'), envMs('OTLP_TRACES_TIMEOUT', …)).
     const extras = [...config.matchAll(/'(OTLP_TRACES_[A-Z0-9_]+)'/g)].map((m) => `ECOENV_EXTRA_${m[1]!}`);
@@ -149,7 +149,7 @@ describe('README.md configuration', () => {
   });
 
   it('documents every stats() field and the invariant', () => {
-    const fields = properties('batcher.ts', 'ExportStats');
+    const fields = properties('export/batcher.ts', 'ExportStats');
     for (const f of fields) assert.ok(README.includes(`\`${f}\``) || README.includes(` ${f},`) || README.includes(`{ ${f},`), `stats field ${f}`);
     assert.ok(README.includes('exported + dropped + rejected + failed + queued + inFlight = ended'));
   });

@@ -16,7 +16,7 @@ import {
   type SpanKey,
   VERSION,
 } from '../../lib/index.ts';
-import { EcoHost } from '../../lib/host.ts';
+import { EcoHost } from '../../lib/testing/host.ts';
 import assert from 'node:assert/strict';
 import { attrMap, spansOf, type ExportTraceServiceRequest, type FlatSpan } from './harness.ts';
 

@@ -7,7 +7,7 @@ import {
   initiateOtlpTracing,
   type InitiateOptions,
 } from '../../lib/index.ts';
-import { EcoHost } from '../../lib/host.ts';
+import { EcoHost } from '../../lib/testing/host.ts';
 
 export const T0 = 1_767_225_600_000_000_000n; // 2026-01-01T00:00:00Z in ns
 

@@ -1,0 +1,166 @@
+// The tracer: configuration made concrete (clock, ids, sampler, exporter pipeline) and the
+// lifecycle around it (open-span timeouts, flush, shutdown, beforeExit). The middlewares
+// build spans with it; it never touches the host's objects.
+import { makeClock, type Clock } from './clock.js';
+import { makeIdSource, sampledByRatio, type IdSource } from './ids.js';
+import { StatusCode, exceptionAttributes, type Span } from './span.js';
+import { encodeBatchBytes, envelope, reusableBuffer, type EncoderOptions } from '../otlp-json/encode.js';
+import { makeBatcher, type Batcher, type ExportStats } from '../export/batcher.js';
+import { HttpExporter, InMemoryExporter, isNode, unref, type SpanExporter } from '../export/exporter.js';
+import { NAME, makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
+import type { ResolvedConfig } from '../config/config.js';
+import type { OpenSpans } from '../ecosystem/open-spans.js';
+import { VERSION } from '../util/version.js';
+
+
+/** Pipelines of active tracers, whose spans a beforeExit should still flush (Node only). */
+const live = new Set<Batcher>();
+let exitHookInstalled = false;
+
+export class Tracer {
+  // The public fields are assigned in the constructor (`declare`: no class-field definitions emitted).
+  declare readonly config: ResolvedConfig;
+  declare readonly clock: Clock;
+  /** Its functions need no `this`: hooks hand `ids.traceId` around as a plain function. */
+  declare readonly ids: IdSource;
+  /** Request spans carry their span_key unchecked until export (see Span.resolve). */
+  declare readonly lazyKeys: boolean;
+  declare readonly diagnostics: Diagnostics;
+  /** False when disabled, sampled off entirely, or shut down: hooks pass through. */
+  declare active: boolean;
+  #batcher: Batcher;
+  /** Tables of open spans for the timeout sweep, each with what its spans wait for. */
+  #tables: [OpenSpans, string][] = [];
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(config: ResolvedConfig) {
+    this.config = config;
+    this.active = config.enabled;
+    this.clock = makeClock(config.clock);
+    this.ids = makeIdSource(config.idGenerator);
+    // With no sampler to consult and no user id generator to draw from in start order, a
+    // request span's span_key can be checked later, at export.
+    this.lazyKeys = config.sampler >= 1 && !config.idGenerator;
+    this.diagnostics = makeDiagnostics(config.logger);
+    const enc: EncoderOptions = {
+      resource: {
+        'service.name': config.serviceName,
+        'telemetry.sdk.name': NAME,
+        'telemetry.sdk.language': 'nodejs',
+        'telemetry.sdk.version': VERSION,
+        ...config.resourceAttributes,
+      },
+      scopeName: NAME,
+      scopeVersion: VERSION,
+      valueLengthLimit: config.attributeValueLengthLimit,
+      clock: this.clock,
+    };
+    const env = envelope(enc);
+    const { exporter, reusable } = makeExporter(config, this.diagnostics);
+    // The built-in exporters are done with a body once its batch settles (the recorder copies
+    // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
+    this.#batcher = makeBatcher(config, exporter, reusable, (spans, pool) => encodeBatchBytes(spans, enc, env, pool), this.diagnostics);
+    if (config.enabled) {
+      live.add(this.#batcher);
+      if (!exitHookInstalled && isNode()) {
+        exitHookInstalled = true;
+        // beforeExit fires when the loop is empty: a last chance to send what is queued. A request
+        // revives the loop; once nothing is pending it fires again, does nothing, and the process exits.
+        process.on('beforeExit', () => {
+          // (A flush with nothing pending does nothing.)
+          for (const b of live) void b.forceFlush();
+        });
+      }
+    }
+  }
+
+  sampled(traceId: string): boolean {
+    return sampledByRatio(traceId, this.config.sampler);
+  }
+
+  /** Registers a table of open spans for the timeout sweep; `describe` is what its spans wait for. */
+  watch(table: OpenSpans, describe: string): void {
+    this.#tables.push([table, describe]);
+    if (!this.#sweepTimer && this.active) {
+      this.#sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, this.config.spanTimeoutMillis / 4)));
+      unref(this.#sweepTimer);
+    }
+  }
+
+  /** Ends, as ERROR, every open span older than spanTimeoutMillis (by the tracer's clock). */
+  sweep(): void {
+    const ms = this.config.spanTimeoutMillis;
+    try {
+      const before = this.clock.now() - ms * 1e6;
+      for (const [table, describe] of this.#tables) {
+        for (const span of table.takeStarted(before)) this.fail(span, `no ${describe} within ${ms} ms; span ended by timeout`);
+      }
+    } catch (err) {
+      this.diagnostics.warn('internal', `open-span sweep failed: ${String(err)}`);
+    }
+  }
+
+  end(span: Span): void {
+    span.end = this.clock.now();
+    this.#batcher.add(span);
+  }
+
+  /** Ends a span as ERROR with a message and, for an error object, an `exception` event. */
+  fail(span: Span, message: string, error?: unknown): void {
+    span.statusCode = StatusCode.ERROR;
+    span.statusMessage = message;
+    const t = this.clock.now();
+    if (error !== undefined) span.addEvent('exception', t, exceptionAttributes(error));
+    span.end = t;
+    this.#batcher.add(span);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.#batcher.forceFlush();
+  }
+
+  stats(): ExportStats {
+    return this.#batcher.stats();
+  }
+
+  /** Stops tracing (hooks become pass-through), flushes within the deadline; idempotent. */
+  shutdown(): Promise<void> {
+    this.active = false;
+    live.delete(this.#batcher);
+    clearInterval(this.#sweepTimer);
+    return this.#batcher.shutdown(this.config.shutdownTimeoutMillis);
+  }
+}
+
+/**
+ * The exporter, with recording around it when asked for; `reusable` when it is done with a
+ * batch's body once the batch settles (the built-in ones: the recorder writes a copy).
+ */
+function makeExporter(c: ResolvedConfig, diagnostics: Diagnostics): { exporter: SpanExporter; reusable: boolean } {
+  const path = c.enabled ? c.recordPayloadsTo : undefined;
+  // node:fs is loaded only when recording is asked for.
+  const file =
+    path === undefined ? undefined : import('../platform/node/recorder.js').then((m) => new m.PayloadFile(path, (msg) => diagnostics.warn('record', msg)));
+  const record = file && (async (json: Uint8Array) => (await file).append(json));
+  const custom = c.exporter;
+  const inner =
+    custom ??
+    // The config's headers, timeoutMillis, compression and retry are the exporter's options of those names.
+    new HttpExporter({ ...c, url: c.endpoint, diagnostics, onPayload: record });
+  if (!record) return { exporter: inner, reusable: !custom || custom instanceof InMemoryExporter };
+  return {
+    exporter: {
+      // A replaced exporter still gets its payloads recorded, exactly as encoded (the HTTP one
+      // records through onPayload).
+      export: async (b) => {
+        if (custom) await record(b.encode()).catch(() => undefined);
+        return inner.export(b);
+      },
+      shutdown: async () => {
+        await inner.shutdown?.();
+        await (await file!).close();
+      },
+    },
+    reusable: !custom,
+  };
+}
