@@ -1,26 +1,39 @@
-// README.md stays true: every ```ts block type-checks against this package's source, the
-// configuration table names every option and every variable lib/config/config.ts reads, and the
-// commands it gives exist.
+// README.md and docs/*.md stay true: every ```ts block type-checks against this package's
+// source (so does the demo, docs/examples/demo.ts), the configuration table names every option
+// and every variable lib/config/config.ts reads, the commands they give exist and their links
+// lead to files that exist.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
+/** README.md and every docs/*.md, by path from the root. */
+const PAGES = new Map<string, string>([
+  ['README.md', README],
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f): [string, string] => [`docs/${f}`, readFileSync(join(ROOT, 'docs', f), 'utf8')]),
+]);
+const ALL_DOCS = [...PAGES.values()].join('\n');
+const CONFIGURATION = PAGES.get('docs/configuration.md') ?? '';
+const GUARANTEES = PAGES.get('docs/guarantees.md') ?? '';
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
 
 interface Block {
-  /** 1-based README line of the block's first code line. */
+  /** The page it is on (README.md, docs/x.md). */
+  page: string;
+  /** 1-based line of the block's first code line. */
   line: number;
   lang: string;
   code: string;
 }
 
-function blocks(markdown: string): Block[] {
+function blocks(page: string, markdown: string): Block[] {
   const out: Block[] = [];
   const lines = markdown.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -29,14 +42,15 @@ function blocks(markdown: string): Block[] {
     const start = i + 1;
     let end = start;
     while (end < lines.length && !/^```\s*$/.test(lines[end]!)) end++;
-    assert.ok(end < lines.length, `README line ${i + 1}: code block never closed`);
-    out.push({ line: start + 1, lang: open[1]!, code: lines.slice(start, end).join('\n') });
+    assert.ok(end < lines.length, `${page} line ${i + 1}: code block never closed`);
+    out.push({ page, line: start + 1, lang: open[1]!, code: lines.slice(start, end).join('\n') });
     i = end;
   }
   return out;
 }
 
-const tsBlocks = blocks(README).filter((b) => b.lang === 'ts');
+const tsBlocks = [...PAGES].flatMap(([page, text]) => blocks(page, text)).filter((b) => b.lang === 'ts');
+const DEMO = join(ROOT, 'docs', 'examples', 'demo.ts');
 
 /** Options that let README blocks import the package by name, resolved to lib/ sources. */
 function compilerOptions(): ts.CompilerOptions {
@@ -57,7 +71,7 @@ function compilerOptions(): ts.CompilerOptions {
   };
 }
 
-describe('README.md code blocks', () => {
+describe('README.md and docs/ code blocks', () => {
   let dir: string;
   let program: ts.Program;
   const files = new Map<string, Block>();
@@ -67,11 +81,12 @@ describe('README.md code blocks', () => {
     // Each block is an ES module of its own, as a user would paste it into a file.
     writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
     for (const b of tsBlocks) {
-      const file = join(dir, `readme-line-${b.line}.ts`);
+      const file = join(dir, `${b.page.replace(/\W/g, '-')}-line-${b.line}.ts`);
       writeFileSync(file, b.code + '\n');
       files.set(file, b);
     }
-    program = ts.createProgram([...files.keys()], compilerOptions());
+    // The demo imports the sources by path, with their .ts extensions (it runs through tsx).
+    program = ts.createProgram([...files.keys(), DEMO], { ...compilerOptions(), allowImportingTsExtensions: true });
   });
 
   after(() => {
@@ -81,6 +96,7 @@ describe('README.md code blocks', () => {
   it('has TypeScript examples for setup, manual wiring, hosts, outgoingSpanKey, options, stats and tests', () => {
     assert.ok(tsBlocks.length >= 8, `only ${tsBlocks.length} ts blocks`);
     const all = tsBlocks.map((b) => b.code).join('\n');
+    assert.ok(tsBlocks.some((b) => b.page === 'README.md' && b.code.includes('initiateOtlpTracing(')), 'the README shows the setup call');
     for (const needle of [
       'initiateOtlpTracing(',
       'new OtlpTracingMiddleware(',
@@ -107,7 +123,7 @@ describe('README.md code blocks', () => {
       const block = files.get(d.file.fileName);
       problems.push(
         block
-          ? `README.md line ${block.line + line} (block starting at line ${block.line}), column ${character + 1}: TS${d.code}: ${text}`
+          ? `${block.page} line ${block.line + line} (block starting at line ${block.line}), column ${character + 1}: TS${d.code}: ${text}`
           : `${d.file.fileName}:${line + 1}:${character + 1}: TS${d.code}: ${text}`,
       );
     }
@@ -115,7 +131,7 @@ describe('README.md code blocks', () => {
   });
 });
 
-describe('README.md configuration', () => {
+describe('docs/configuration.md', () => {
   let program: ts.Program | undefined;
 
   /** Property names of an exported interface of a lib/ module, from the type checker. */
@@ -132,7 +148,7 @@ describe('README.md configuration', () => {
   it('the options table has a row for every option of initiateOtlpTracing', () => {
     const options = properties('ecosystem/setup.ts', 'InitiateOptions');
     assert.ok(options.length >= 25, `only ${options.length} options found`);
-    const missing = options.filter((o) => !new RegExp(`^\\| \`${o}\` \\|`, 'm').test(README));
+    const missing = options.filter((o) => !new RegExp(`^\\| \`${o}\` \\|`, 'm').test(CONFIGURATION));
     assert.deepEqual(missing, [], 'options without a row in the "Every option" table');
   });
 
@@ -142,20 +158,22 @@ describe('README.md configuration', () => {
     // The ECOENV ladder's keys (extra('OTLP_TRACES_ENDPOINT'), envMs('OTLP_TRACES_TIMEOUT', …)).
     const extras = [...config.matchAll(/'(OTLP_TRACES_[A-Z0-9_]+)'/g)].map((m) => `ECOENV_EXTRA_${m[1]!}`);
     assert.ok(otel.length >= 15 && extras.length >= 5, `found ${otel.length} OTEL_* and ${extras.length} extras`);
-    const missing = [...new Set([...otel, ...extras])].filter((v) => !README.includes('`' + v) && !README.includes(v + '`'));
-    assert.deepEqual(missing, [], 'variables the README does not name');
-    assert.ok(README.includes('`ECOENV_EXTRA_<APP>_<INSTANCE>_OTLP_TRACES_ENDPOINT`'));
-    assert.ok(README.includes('`ECOENV_EXTRA_<APP>_OTLP_TRACES_ENDPOINT`'));
+    const missing = [...new Set([...otel, ...extras])].filter((v) => !CONFIGURATION.includes('`' + v) && !CONFIGURATION.includes(v + '`'));
+    assert.deepEqual(missing, [], 'variables docs/configuration.md does not name');
+    assert.ok(CONFIGURATION.includes('`ECOENV_EXTRA_<APP>_<INSTANCE>_OTLP_TRACES_ENDPOINT`'));
+    assert.ok(CONFIGURATION.includes('`ECOENV_EXTRA_<APP>_OTLP_TRACES_ENDPOINT`'));
   });
 
   it('documents every stats() field and the invariant', () => {
     const fields = properties('export/batcher.ts', 'ExportStats');
-    for (const f of fields) assert.ok(README.includes(`\`${f}\``) || README.includes(` ${f},`) || README.includes(`{ ${f},`), `stats field ${f}`);
-    assert.ok(README.includes('exported + dropped + rejected + failed + queued + inFlight = ended'));
+    for (const f of fields) {
+      assert.ok(GUARANTEES.includes(`\`${f}\``) || GUARANTEES.includes(` ${f},`) || GUARANTEES.includes(`{ ${f},`), `stats field ${f}`);
+    }
+    assert.ok(GUARANTEES.includes('exported + dropped + rejected + failed + queued + inFlight = ended'));
   });
 });
 
-describe('README.md commands', () => {
+describe('README.md and docs/ commands and links', () => {
   it('gives the two commands, and CI runs what it says', () => {
     assert.ok(README.includes('npm ci && npm run demo'));
     assert.match(README, /^npm test\b/m);
@@ -167,14 +185,37 @@ describe('README.md commands', () => {
   });
 
   it('every `npm run <script>` it mentions exists', () => {
-    const scripts = [...README.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!);
+    const scripts = [...ALL_DOCS.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]!);
     assert.ok(scripts.length > 0);
     const missing = [...new Set(scripts)].filter((s) => !(s in pkg.scripts));
     assert.deepEqual(missing, []);
   });
 
   it('keeps the sections other work fills in', () => {
-    assert.match(README, /^## Performance$/m);
-    assert.match(README, /^## Send to a real backend$/m);
+    assert.match(PAGES.get('docs/performance.md') ?? '', /^# Performance$/m);
+    assert.match(PAGES.get('docs/backends.md') ?? '', /^# Send to a real backend$/m);
+  });
+
+  it('every relative link leads to a file that exists, every #anchor to a heading on that page', () => {
+    const broken: string[] = [];
+    const anchors = (text: string): Set<string> =>
+      new Set(
+        [...text.matchAll(/^#+ (.*)$/gm)].map((m) =>
+          m[1]!.toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-'),
+        ),
+      );
+    for (const [page, text] of PAGES) {
+      for (const m of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = m[1]!;
+        if (/^[a-z]+:/.test(target)) continue;
+        const [file, anchor] = target.split('#') as [string, string | undefined];
+        const path = file === '' ? page : join(dirname(page), file);
+        if (!existsSync(join(ROOT, path))) broken.push(`${page}: ${target}`);
+        else if (anchor && path.endsWith('.md') && !anchors(readFileSync(join(ROOT, path), 'utf8')).has(anchor)) {
+          broken.push(`${page}: ${target} (no such heading)`);
+        }
+      }
+    }
+    assert.deepEqual(broken, []);
   });
 });
