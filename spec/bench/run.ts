@@ -2,10 +2,11 @@
 // round by round, so background load spreads over all of them). Benchmarks, not tests: nothing
 // here asserts a time. The workers import the package source, lib/index.ts, through tsx
 // (BENCH_ENTRY=dist/index.js measures the build instead).
-//   npm run bench [-- --rounds 5] [-- --only request,encode,throughput,heap]
+//   npm run bench [-- --rounds 5] [-- --only request,encode,throughput,heap,size]
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startSink } from './sink.ts';
+import { measureSizes } from './size.ts';
 
 const worker = fileURLToPath(new URL('./worker.ts', import.meta.url));
 const argv = process.argv.slice(2);
@@ -14,7 +15,7 @@ const opt = (name: string, dflt: string): string => {
   return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
 };
 const rounds = Number(opt('rounds', '5'));
-const only = new Set(opt('only', 'request,encode,throughput,heap').split(','));
+const only = new Set(opt('only', 'request,encode,throughput,heap,size').split(','));
 
 const sink = await startSink();
 
@@ -101,4 +102,8 @@ console.log(`npm run bench: ${process.env.BENCH_ENTRY ?? 'lib/index.ts'} on node
 console.log(`${'figure'.padEnd(w0)}  ${'median'.padStart(w1)}  runs`);
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
 if (heapLine) console.log(`${'heap after GC at 100k spans/s, 10 s after 3 s warm-up'.padEnd(w0)}  ${heapLine}`);
+if (only.has('size')) {
+  // Bytes are exact: one measurement, no median needed.
+  for (const s of measureSizes()) console.log(`${('bundle: ' + s.label).padEnd(w0)}  ${s.min} B min, ${s.gzip} B min+gzip`);
+}
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);
