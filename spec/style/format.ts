@@ -1,0 +1,67 @@
+// The formatter: TypeScript's own (the one editors run on "Format Document"), with this
+// project's settings, so formatting needs no dependency beyond the compiler. It fixes
+// indentation and spacing; it does not wrap lines, which the style spec checks
+// (at most MAX_LINE characters).
+//   npm run format            rewrite every file that needs it
+//   (spec/style.spec.ts checks that no file needs it)
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const MAX_LINE = 120;
+
+const SETTINGS: ts.FormatCodeSettings = {
+  ...ts.getDefaultFormatCodeSettings('\n'),
+  indentSize: 2,
+  tabSize: 2,
+  convertTabsToSpaces: true,
+  insertSpaceAfterOpeningAndBeforeClosingNonemptyBraces: true,
+  insertSpaceAfterOpeningAndBeforeClosingEmptyBraces: false,
+  insertSpaceAfterFunctionKeywordForAnonymousFunctions: true,
+  // Statement semicolons are kept by hand (inserting would also put them inside type literals).
+  semicolons: ts.SemicolonPreference.Ignore,
+};
+
+/** Every TypeScript file of the project: lib/, spec/, docs/examples/ (paths from the root). */
+export function sourceFiles(): string[] {
+  const under = (dir: string): string[] =>
+    (readdirSync(join(ROOT, dir), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => join(dir, f).split('\\').join('/'));
+  return [...under('lib'), ...under('spec'), ...under('docs/examples')].sort();
+}
+
+/** Each file's text as the formatter would leave it, for the files it would change. */
+export function formatted(files: string[]): Map<string, string> {
+  const texts = new Map(files.map((f) => [f, readFileSync(join(ROOT, f), 'utf8')]));
+  const service = ts.createLanguageService({
+    getScriptFileNames: () => files,
+    getScriptVersion: () => '1',
+    getScriptSnapshot: (f) => (texts.has(f) ? ts.ScriptSnapshot.fromString(texts.get(f)!) : undefined),
+    getCurrentDirectory: () => ROOT,
+    getCompilationSettings: () => ({ noResolve: true }),
+    getDefaultLibFileName: ts.getDefaultLibFilePath,
+    fileExists: (f) => texts.has(f),
+    readFile: (f) => texts.get(f),
+  });
+  const out = new Map<string, string>();
+  for (const [file, text] of texts) {
+    // Edits come in order and do not overlap: apply them from the end.
+    const edits = service.getFormattingEditsForDocument(file, SETTINGS);
+    let next = text;
+    for (let i = edits.length - 1; i >= 0; i--) {
+      const { span, newText } = edits[i]!;
+      next = next.slice(0, span.start) + newText + next.slice(span.start + span.length);
+    }
+    if (next !== text) out.set(file, next);
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const changed = formatted(sourceFiles());
+  for (const [file, text] of changed) writeFileSync(join(ROOT, file), text);
+  console.log(changed.size ? `formatted ${[...changed.keys()].map((f) => relative('.', join(ROOT, f))).join(', ')}` : 'nothing to format');
+}
