@@ -50,8 +50,8 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
    * span_key's trace_id was unusable, so attempts join it); {} when none is active.
    */
   override async beforePush(spanKey: SpanKey): Promise<Metadata> {
-    const t = this.tracing.tracer;
-    if (!t.active) return {};
+    const tracer = this.tracing.tracer;
+    if (!tracer.active) return {};
     try {
       const span = this.tracing.open.find(spanKey);
       if (!span) return {};
@@ -61,21 +61,21 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
       if (spanKey?.trace_id !== trace && canonicalUuid(spanKey?.trace_id) !== trace) metadata[TRACE_ID] = trace;
       return metadata;
     } catch (err) {
-      reportHookError(t, 'beforePush', err);
+      reportHookError(tracer, 'beforePush', err);
       return {};
     }
   }
 
   override async beforeProcess(spanKey: SpanKey, dto: unknown, metadata: Metadata, retries: number): Promise<void> {
-    const t = this.tracing.tracer;
-    if (!t.active) return;
+    const tracer = this.tracing.tracer;
+    if (!tracer.active) return;
     try {
       const route = metadata?.[ROUTE_KEY];
       // An unusable span_key trace_id: the trace its receive span was given, when stored.
       const keyTrace = canonicalUuid(spanKey?.trace_id);
       const storedTrace = keyTrace === null ? canonicalUuid(metadata?.[TRACE_ID]) : null;
       const traceKey = storedTrace === null ? spanKey : { trace_id: storedTrace, span_id: undefined };
-      const span = startSpan(t, processName(dto, route), SpanKind.CONSUMER, traceKey, true);
+      const span = startSpan(tracer, processName(dto, route), SpanKind.CONSUMER, traceKey, true);
       if (!span) return;
       span.spanKey = spanKey;
       // Parent: the receive span (a local span of this service, possibly from before a restart;
@@ -94,20 +94,20 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
       if (Number.isFinite(count)) attrs.push('request.retries', Math.trunc(count));
       this.open.add(attemptKey(dto, metadata), span);
     } catch (err) {
-      reportHookError(t, 'beforeProcess', err);
+      reportHookError(tracer, 'beforeProcess', err);
     }
   }
 
   override async afterProcess(spanKey: SpanKey, dto: unknown, metadata: Metadata, success: boolean): Promise<void> {
-    const t = this.tracing.tracer;
-    if (!t.active) return;
+    const tracer = this.tracing.tracer;
+    if (!tracer.active) return;
     try {
       const span = this.open.take(attemptKey(dto, metadata), spanKey);
       if (!span) return;
       span.attrs!.push('process.success', success === true);
-      finish(t, span, success === true ? undefined : 'process attempt failed');
+      finish(tracer, span, success === true ? undefined : 'process attempt failed');
     } catch (err) {
-      reportHookError(t, 'afterProcess', err);
+      reportHookError(tracer, 'afterProcess', err);
     }
   }
 }

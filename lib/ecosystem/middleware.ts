@@ -30,7 +30,8 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     super();
     for (const name of SETUP_ONLY) {
       if ((options as Record<string, unknown> | undefined)?.[name] !== undefined) {
-        throw new ConfigError(`option ${name} is for initiateOtlpTracing only: add the middleware to your manager yourself`);
+        const why = 'add the middleware to your manager yourself';
+        throw new ConfigError(`option ${name} is for initiateOtlpTracing only: ${why}`);
       }
     }
     this.tracer = new Tracer(resolveConfig(options));
@@ -39,15 +40,15 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
 
   override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {
     const dto = args?.protocolDto;
-    const t = this.tracer;
-    if (t.active) {
+    const tracer = this.tracer;
+    if (tracer.active) {
       try {
         const route = dto?.route_key;
         const name = (typeof route === 'string' && route) || 'unknown_route';
-        const span = startSpan(t, name, SpanKind.SERVER, dto?.span_key, !t.lazyKeys);
+        const span = startSpan(tracer, name, SpanKind.SERVER, dto?.span_key, !tracer.lazyKeys);
         if (span) this.open.add(dto, span);
       } catch (err) {
-        reportHookError(t, 'beforeRouting', err);
+        reportHookError(tracer, 'beforeRouting', err);
       }
     }
     return dto;
@@ -55,15 +56,15 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
 
   /** Ends the open span of the DTO object, else the oldest open one with the same span_key. */
   #end(args: AfterRoutingArgs | RoutingFailedArgs | undefined, hook: string, failed: boolean): void {
-    const t = this.tracer;
-    if (!t.active) return;
+    const tracer = this.tracer;
+    if (!tracer.active) return;
     try {
       const dto = args?.protocolDto;
       const span = this.open.take(dto, dto?.span_key);
       const error = (args as RoutingFailedArgs | undefined)?.error;
-      if (span) finish(t, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
+      if (span) finish(tracer, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
     } catch (err) {
-      reportHookError(t, hook, err);
+      reportHookError(tracer, hook, err);
     }
   }
 

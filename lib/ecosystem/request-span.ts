@@ -32,7 +32,13 @@ export function openSpanTable(tracer: Tracer, what: string, endHook: string): Op
  * span_key's two fields are copied unchecked, and checked by the exporter (Span.resolve).
  * Unless `checkNow`: a sampler or a user id generator needs the trace id at start.
  */
-export function startSpan(tracer: Tracer, name: string, kind: number, spanKey: unknown, checkNow: boolean): Span | undefined {
+export function startSpan(
+  tracer: Tracer,
+  name: string,
+  kind: number,
+  spanKey: unknown,
+  checkNow: boolean,
+): Span | undefined {
   const span = Span.fromSpanKey(name, kind, spanKey, 0);
   // (a missing trace_id is rare: only then is the span_key looked at more closely)
   if (span.rawTrace === undefined) reportUnusableSpanKey(tracer, spanKey);

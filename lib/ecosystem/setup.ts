@@ -21,7 +21,8 @@ export function initiateOtlpTracing(options: InitiateOptions = {}): OtlpTracing 
   const given = options ?? {};
   const isObject = typeof given === 'object' && !Array.isArray(given);
   // (anything but an object goes on as it is, for the configuration's own error message)
-  const { middlewareManager, bufferedMiddlewareManager, ...tracingOptions } = isObject ? given : ({} as InitiateOptions);
+  const fields: InitiateOptions = isObject ? given : {};
+  const { middlewareManager, bufferedMiddlewareManager, ...tracingOptions } = fields;
   // A bad value throws here, before anything is registered.
   const tracer = new OtlpTracingMiddleware(isObject ? tracingOptions : given);
   const buffered = new OtlpBufferedTracingMiddleware(tracer);

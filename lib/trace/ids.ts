@@ -109,7 +109,8 @@ export class RandomIds {
         this.#hex = ascii.decode(this.#pairs);
         this.#pos = 0;
       }
-      id = this.#hex.slice(this.#pos, (this.#pos += zero.length));
+      id = this.#hex.slice(this.#pos, this.#pos + zero.length);
+      this.#pos += zero.length;
     } while (id === zero);
     return id;
   }

@@ -62,7 +62,8 @@ export class Tracer {
     const { exporter, reusable } = makeExporter(config, this.diagnostics);
     // The built-in exporters are done with a body once its batch settles (the recorder copies
     // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
-    const encode = (spans: readonly Span[], pool: Uint8Array[]) => encodeBatchBytes(spans, encoderOptions, payloadEnvelope, pool);
+    const encode = (spans: readonly Span[], pool: Uint8Array[]) =>
+      encodeBatchBytes(spans, encoderOptions, payloadEnvelope, pool);
     this.#batcher = makeBatcher(config, exporter, reusable, encode, this.diagnostics);
     if (config.enabled) {
       live.add(this.#batcher);
@@ -98,7 +99,9 @@ export class Tracer {
     try {
       const before = this.clock.now() - ms * 1e6;
       for (const { table, endHook } of this.#tables) {
-        for (const span of table.takeStarted(before)) this.fail(span, `no ${endHook} within ${ms} ms; span ended by timeout`);
+        for (const span of table.takeStarted(before)) {
+          this.fail(span, `no ${endHook} within ${ms} ms; span ended by timeout`);
+        }
       }
     } catch (err) {
       this.diagnostics.warn('internal', `open-span sweep failed: ${String(err)}`);
