@@ -138,8 +138,10 @@ export { view, attributes, events, custom };
   await tracer.shutdown();
 });
 
-const VIEW = ['name', 'kind', 'traceId', 'spanId', 'parentSpanId', 'flags', 'statusCode', 'statusMessage'];
-VIEW.push('durationNanos');
+const VIEW = [
+  ...['name', 'kind', 'traceId', 'spanId', 'parentSpanId', 'flags'],
+  ...['statusCode', 'statusMessage', 'durationNanos'],
+];
 
 /** The scalar fields of the view (getters included, which a spread would miss). */
 function pick(s: Record<string, any>) {
