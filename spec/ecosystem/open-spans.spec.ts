@@ -12,7 +12,10 @@ function table(cap = 100) {
   return { open, evicted };
 }
 
-const span = (name: string, spanKey: unknown = KEY, start = 0) => Span.fromSpanKey(name, SpanKind.SERVER, spanKey, start);
+/** A request span of a span_key, as the middleware starts one. */
+function span(name: string, spanKey: unknown = KEY, start = 0): Span {
+  return Span.fromSpanKey(name, SpanKind.SERVER, spanKey, start);
+}
 
 test('a span is taken back by the key object it was filed under, newest slot or Map', () => {
   const { open } = table();
