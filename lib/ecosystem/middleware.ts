@@ -13,7 +13,7 @@ import {
 import { ConfigError, resolveConfig, type SetupOptions } from '../config/config.js';
 import { Tracer } from '../trace/tracer.js';
 import type { OpenSpans } from './open-spans.js';
-import { SpanKind, type ReadableSpan } from '../trace/span.js';
+import { SpanKind, type ReadableSpan, type Span } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
 
@@ -54,7 +54,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     return dto;
   }
 
-  /** Ends the open span of the DTO object, else the oldest open one with the same span_key. */
+  /** Ends the open span of the DTO object, else the one started with its span_key (OpenSpans.take). */
   #end(args: AfterRoutingArgs | RoutingFailedArgs | undefined, hook: string, failed: boolean): void {
     const tracer = this.tracer;
     if (!tracer.active) return;
@@ -82,6 +82,10 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
    * span_key is unusable), else the newest open one of its span_key.
    */
   getActiveSpan(spanKey: SpanKey): ReadableSpan | undefined {
+    return this.#active(spanKey);
+  }
+
+  #active(spanKey: SpanKey): Span | undefined {
     try {
       return this.open.find(spanKey);
     } catch {
@@ -95,12 +99,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
    * child and a chain of services shows as one tree. Without an active span, the span_key unchanged.
    */
   outgoingSpanKey(spanKey: SpanKey): SpanKey {
-    let span;
-    try {
-      span = this.open.find(spanKey);
-    } catch {
-      span = undefined;
-    }
+    const span = this.#active(spanKey);
     return span ? { trace_id: span.traceUuid, span_id: span.spanId } : spanKey;
   }
 
