@@ -51,16 +51,23 @@ export function startSpan(
   return span;
 }
 
+/** Field names that look like a span_key's but are not EcoSystem's trace_id / span_id. */
+const MISSPELT_FIELD = /^(?!trace_id$|span_id$)(trace|span)[-_]?id$/i;
+
 /**
  * Says, rate-limited, why a span_key without a trace_id is unusable when the reason is a
- * likely mistake of the sending side: every such request starts a trace of its own.
+ * likely mistake of the sending side (camelCase fields, str(span_key)): every such request
+ * starts a trace of its own. Only requests without a trace_id pay for looking.
  */
 function reportUnusableSpanKey(tracer: Tracer, spanKey: unknown): void {
-  const fields = spanKey as { traceId?: unknown; spanId?: unknown } | null;
   let why: string | undefined;
-  if (typeof spanKey === 'string') why = 'a string; EcoSystem span keys are objects with trace_id and span_id';
-  else if (fields?.traceId !== undefined || fields?.spanId !== undefined) {
-    why = 'camelCase fields (traceId, spanId); EcoSystem span keys have trace_id and span_id';
+  if (typeof spanKey === 'string') why = 'it is a string; EcoSystem span keys are objects with trace_id and span_id';
+  else if (typeof spanKey === 'object' && spanKey !== null) {
+    const misspelt = Object.keys(spanKey).filter((name) => MISSPELT_FIELD.test(name));
+    if (misspelt.length > 0) {
+      const spelling = '(camelCase or another spelling); EcoSystem span keys have trace_id and span_id';
+      why = `it has ${misspelt.join(', ')} ${spelling}`;
+    }
   }
   if (why) {
     tracer.diagnostics.warn(
