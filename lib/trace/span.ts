@@ -43,7 +43,7 @@ export interface ReadableSpan {
   /** StatusCode: 0 unset, 1 OK, 2 error. */
   readonly statusCode: number;
   readonly statusMessage: string;
-  /** End minus start, in nanoseconds (the exported payload has both as epoch timestamps). */
+  /** End minus start, in nanoseconds; 0 while open (the exported payload has both as epoch timestamps). */
   readonly durationNanos: number;
   /** Every attribute, the standard request ones included (a new frozen object per read). */
   readonly attributes: Readonly<Record<string, unknown>>;
