@@ -3,7 +3,7 @@
 // keep their receive parent and always meet their afterProcess, and camelCase keys are reported.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setup, dto, KEY, type FlatSpan } from '../helpers/tracing.ts';
+import { setup, dto, flatten, KEY, type FlatSpan } from '../helpers/tracing.ts';
 
 const BAD_KEYS: [string, unknown][] = [
   ['a trace_id that is no UUID', { trace_id: 'not-a-uuid', span_id: KEY.span_id }],
@@ -114,7 +114,7 @@ test('a success is not lost at shutdown: matched at once, exported by the shutdo
   await t.buffered.beforeProcess(undefined as never, 5, metadata, 0);
   await t.buffered.afterProcess(undefined as never, 5, metadata, true);
   await t.shutdown();
-  const [s] = (await import('../helpers/tracing.ts')).flatten(t.mem.parsed());
+  const [s] = flatten(t.mem.parsed());
   assert.equal(s!.status?.code, 1);
   assert.equal(s!.attributes['process.success'], true);
 });
