@@ -17,9 +17,15 @@ export { OtlpTracingMiddleware } from './ecosystem/middleware.js';
 export { OtlpBufferedTracingMiddleware } from './ecosystem/buffered-middleware.js';
 export { initiateOtlpTracing, type InitiateOptions, type OtlpTracing } from './ecosystem/setup.js';
 export { ConfigError, type OtlpTracingOptions, type SetupOptions } from './config/config.js';
-export { InMemoryExporter, type SpanExporter, type ExportBatch, type ExportResult, type RetryPolicy } from './export/exporter.js';
+export {
+  InMemoryExporter,
+  type SpanExporter,
+  type ExportBatch,
+  type ExportResult,
+  type RetryPolicy,
+} from './export/exporter.js';
 export type { ExportStats } from './export/batcher.js';
-export { Span, SpanKind, StatusCode, type AttributeValue } from './trace/span.js';
+export { SpanKind, StatusCode, type AttributeValue, type ReadableSpan } from './trace/span.js';
 export type { IdGenerator } from './trace/ids.js';
 export type { ClockFn } from './trace/clock.js';
 export type { Logger } from './util/diagnostics.js';

@@ -2,86 +2,69 @@
 // afterRouting (OK), routingFailed (ERROR + exception event) or the timeout sweep (ERROR).
 // The request path only reads the span_key, builds one Span and files it in the open-span
 // table; no encoding, no I/O. Every hook catches everything: tracing never breaks a request.
-import { MiddlewareBase, type AfterRoutingArgs, type BeforeRoutingArgs, type RequestDTO, type RoutingFailedArgs, type SpanKey } from './contract.js';
-import { resolveConfig, type OtlpTracingOptions, type ResolvedConfig } from '../config/config.js';
+import {
+  MiddlewareBase,
+  type AfterRoutingArgs,
+  type BeforeRoutingArgs,
+  type RequestDTO,
+  type RoutingFailedArgs,
+  type SpanKey,
+} from './contract.js';
+import { ConfigError, resolveConfig, type SetupOptions } from '../config/config.js';
 import { Tracer } from '../trace/tracer.js';
-import { OpenSpans } from './open-spans.js';
-import { Span, SpanKind, StatusCode, FLAGS_REMOTE_PARENT } from '../trace/span.js';
+import type { OpenSpans } from './open-spans.js';
+import { SpanKind, type ReadableSpan, type Span } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
+import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
 
-/** A hook's own failure, reported (as kind `internal`), never passed on to the host. */
-export function internal(t: Tracer, hook: string, err: unknown): void {
-  t.diagnostics.warn('internal', `${hook}: ${String(err)}`);
-}
-
-/**
- * A new span for a request's span_key, or undefined when its trace is not sampled. The
- * span_key's two fields are copied unchecked, and checked by the exporter (Span.resolve): the
- * usual request pays for reading two fields, not for 52 characters checked one by one. Unless
- * `checkNow`: a sampler or a user id generator needs the trace id at start.
- */
-export function startSpan(t: Tracer, name: string, kind: number, spanKey: unknown, checkNow: boolean): Span | undefined {
-  const span = new Span(name, kind, '', '', '', FLAGS_REMOTE_PARENT, 0, null);
-  span.rawTrace = (spanKey as SpanKey | undefined)?.trace_id;
-  span.rawSpan = (spanKey as SpanKey | undefined)?.span_id;
-  if (checkNow) {
-    span.resolve(t.ids.traceId);
-    if (!t.sampled(span.tid)) return;
-    span.sid = t.ids.spanId();
-  }
-  span.start = t.clock.now();
-  return span;
-}
-
-/** Ends a span: OK, or ERROR with `failure` as its status message (and an exception event for `error`). */
-export function finish(t: Tracer, span: Span, failure?: string, error?: unknown): void {
-  if (failure === undefined) {
-    span.statusCode = StatusCode.OK;
-    t.end(span);
-  } else {
-    t.fail(span, failure, error);
-  }
-}
+/** Options of initiateOtlpTracing that a middleware built by hand has no use for. */
+const SETUP_ONLY = ['middlewareManager', 'bufferedMiddlewareManager'];
 
 export class OtlpTracingMiddleware extends MiddlewareBase {
-  // (declared, not class fields: set once by the constructor)
-  declare readonly tracer: Tracer;
+  readonly tracer: Tracer;
   /** Receive spans still open, for afterRouting, beforePush and outgoingSpanKey. */
-  declare readonly open: OpenSpans;
+  readonly open: OpenSpans;
 
-  /** @param resolved internal: configuration already resolved by initiateOtlpTracing. */
-  constructor(options?: OtlpTracingOptions, resolved?: ResolvedConfig) {
+  /** Every option of initiateOtlpTracing but the two managers (this middleware does not register itself). */
+  constructor(options?: SetupOptions) {
     super();
-    this.tracer = new Tracer(resolved ?? resolveConfig(options));
-    this.open = new OpenSpans(this.tracer, 'requests', 'afterRouting or routingFailed');
+    for (const name of SETUP_ONLY) {
+      if ((options as Record<string, unknown> | undefined)?.[name] !== undefined) {
+        const why = 'add the middleware to your manager yourself';
+        throw new ConfigError(`option ${name} is for initiateOtlpTracing only: ${why}`);
+      }
+    }
+    this.tracer = new Tracer(resolveConfig(options));
+    this.open = openSpanTable(this.tracer, 'requests', 'afterRouting or routingFailed');
   }
 
   override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {
     const dto = args?.protocolDto;
-    const t = this.tracer;
-    if (t.active) {
+    const tracer = this.tracer;
+    if (tracer.active) {
       try {
         const route = dto?.route_key;
-        const span = startSpan(t, (typeof route === 'string' && route) || 'unknown_route', SpanKind.SERVER, dto?.span_key, !t.lazyKeys);
+        const name = (typeof route === 'string' && route) || 'unknown_route';
+        const span = startSpan(tracer, name, SpanKind.SERVER, dto?.span_key, !tracer.lazyKeys);
         if (span) this.open.add(dto, span);
       } catch (err) {
-        internal(t, 'beforeRouting', err);
+        reportHookError(tracer, 'beforeRouting', err);
       }
     }
     return dto;
   }
 
-  /** Ends the open span of the DTO object, else the oldest open one with the same span_key. */
+  /** Ends the open span of the DTO object, else the one started with its span_key (OpenSpans.take). */
   #end(args: AfterRoutingArgs | RoutingFailedArgs | undefined, hook: string, failed: boolean): void {
-    const t = this.tracer;
-    if (!t.active) return;
+    const tracer = this.tracer;
+    if (!tracer.active) return;
     try {
       const dto = args?.protocolDto;
       const span = this.open.take(dto, dto?.span_key);
       const error = (args as RoutingFailedArgs | undefined)?.error;
-      if (span) finish(t, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
+      if (span) finish(tracer, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
     } catch (err) {
-      internal(t, hook, err);
+      reportHookError(tracer, hook, err);
     }
   }
 
@@ -94,8 +77,15 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     this.#end(args, 'routingFailed', true);
   }
 
-  /** The newest open receive span for this span_key (the request being handled now). */
-  getActiveSpan(spanKey: SpanKey): Span | undefined {
+  /**
+   * The open receive span of the request this span_key came with (the same object, when the
+   * span_key is unusable), else the newest open one of its span_key.
+   */
+  getActiveSpan(spanKey: SpanKey): ReadableSpan | undefined {
+    return this.#active(spanKey);
+  }
+
+  #active(spanKey: SpanKey): Span | undefined {
     try {
       return this.open.find(spanKey);
     } catch {
@@ -104,12 +94,12 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   }
 
   /**
-   * The span_key to forward downstream: same trace, span_id = this service's active span, so the
-   * next hop's span becomes its child and a chain of services shows as a tree. Without an
-   * active span, the span_key unchanged.
+   * The span_key to forward downstream: the trace this service's active span is in (a fresh one
+   * when the span_key's was unusable), span_id = that span, so the next hop's span becomes its
+   * child and a chain of services shows as one tree. Without an active span, the span_key unchanged.
    */
   outgoingSpanKey(spanKey: SpanKey): SpanKey {
-    const span = this.getActiveSpan(spanKey);
+    const span = this.#active(spanKey);
     return span ? { trace_id: span.traceUuid, span_id: span.spanId } : spanKey;
   }
 

@@ -1,7 +1,7 @@
 // initiateOtlpTracing: the one call. Resolves configuration (a bad value throws here, before
 // the app serves), builds both middlewares and registers them with the managers.
 import { MiddlewareManager, BufferedMiddlewareManager } from './contract.js';
-import { resolveConfig, type SetupOptions } from '../config/config.js';
+import type { SetupOptions } from '../config/config.js';
 import { OtlpTracingMiddleware } from './middleware.js';
 import { OtlpBufferedTracingMiddleware } from './buffered-middleware.js';
 
@@ -18,10 +18,15 @@ export interface OtlpTracing {
 }
 
 export function initiateOtlpTracing(options: InitiateOptions = {}): OtlpTracing {
-  // resolveConfig accepts (and ignores) the two manager options; a bad value throws before anything is registered.
-  const tracer = new OtlpTracingMiddleware(undefined, resolveConfig(options ?? {}));
+  const given = options ?? {};
+  const isObject = typeof given === 'object' && !Array.isArray(given);
+  // (anything but an object goes on as it is, for the configuration's own error message)
+  const fields: InitiateOptions = isObject ? given : {};
+  const { middlewareManager, bufferedMiddlewareManager, ...tracingOptions } = fields;
+  // A bad value throws here, before anything is registered.
+  const tracer = new OtlpTracingMiddleware(isObject ? tracingOptions : given);
   const buffered = new OtlpBufferedTracingMiddleware(tracer);
-  (options?.middlewareManager ?? MiddlewareManager.instance()).add(tracer);
-  (options?.bufferedMiddlewareManager ?? BufferedMiddlewareManager.instance()).add(buffered);
+  (middlewareManager ?? MiddlewareManager.instance()).add(tracer);
+  (bufferedMiddlewareManager ?? BufferedMiddlewareManager.instance()).add(buffered);
   return { tracer, buffered, shutdown: () => tracer.shutdown() };
 }

@@ -128,7 +128,7 @@ export function makeBatcher(
     dequeued += size;
     const batch: ExportBatch = {
       spans,
-      encode: (subset) => {
+      encode: (subset?: readonly Span[]) => {
         const body = encode(subset ?? spans, pool);
         if (reusable) bodies.push(body);
         return body;

@@ -1,13 +1,13 @@
 // Exporters: what happens to one batch. The HTTP exporter owns the wire policy (retry with
 // backoff and Retry-After, 413 split, partial success); the batcher owns queueing and counts.
-import type { Span } from '../trace/span.js';
+import type { ReadableSpan } from '../trace/span.js';
 import type { Diagnostics } from '../util/diagnostics.js';
 import { TransportError, unrefTimer, type Transport, type TransportModule } from '../platform/transport.js';
 
 export interface ExportBatch {
-  readonly spans: readonly Span[];
-  /** The ExportTraceServiceRequest JSON for these spans (or a subset, for 413 splits), as UTF-8. */
-  encode(spans?: readonly Span[]): Uint8Array;
+  readonly spans: readonly ReadableSpan[];
+  /** The ExportTraceServiceRequest JSON for these spans (or a subset of them, for 413 splits), as UTF-8. */
+  encode(spans?: readonly ReadableSpan[]): Uint8Array;
   /** Fires when shutdown's deadline passes: stop retrying, give up. */
   readonly signal: AbortSignal;
   /** Accounting hook: one call per HTTP attempt with the body size sent. */
@@ -30,7 +30,7 @@ export interface SpanExporter {
 
 /** Keeps every exported span and payload in memory: for tests and deterministic recordings. */
 export class InMemoryExporter implements SpanExporter {
-  readonly spans: Span[] = [];
+  readonly spans: ReadableSpan[] = [];
   readonly payloads: string[] = [];
 
   export(batch: ExportBatch): Promise<ExportResult> {
@@ -127,7 +127,7 @@ export class HttpExporter implements SpanExporter {
     });
   }
 
-  async #send(batch: ExportBatch, spans: readonly Span[], json: Uint8Array): Promise<ExportResult> {
+  async #send(batch: ExportBatch, spans: readonly ReadableSpan[], json: Uint8Array): Promise<ExportResult> {
     const n = spans.length;
     const { retry, timeoutMillis } = this.#o;
     const { signal } = batch;

@@ -114,9 +114,9 @@ function spanHead(s: Span, opts: EncoderOptions): string {
 
 function spanTail(s: Span, opts: EncoderOptions): string {
   const limit = opts.valueLengthLimit;
-  let json = attributesText(s.attributes(), limit);
-  if (s.events?.length) {
-    const events = s.events.map((e) => '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) + attributesText(e.attrs, limit) + '}');
+  let json = attributesText(s.flatAttributes(), limit);
+  if (s.recordedEvents?.length) {
+    const events = s.recordedEvents.map((e) => '{"timeUnixNano":"' + epochNanos(opts.clock, e.time) + '","name":' + jsonString(e.name) + attributesText(e.attrs, limit) + '}');
     json += ',"events":[' + events + ']';
   }
   if (s.statusCode) {
@@ -197,7 +197,15 @@ class Template {
   readonly #at: number[] = [];
 
   constructor(s: Span, opts: EncoderOptions) {
-    const model = (this.#model = new Span(s.name, s.kind, ZERO_ID + ZERO_ID, ZERO_ID, ZERO_ID, s.flags, 0, null));
+    const model = (this.#model = Span.create({
+      name: s.name,
+      kind: s.kind,
+      traceId: ZERO_ID + ZERO_ID,
+      spanId: ZERO_ID,
+      parentSpanId: ZERO_ID,
+      flags: s.flags,
+      start: 0,
+    }));
     model.callerId = model.parentSpanId;
     model.statusCode = 1;
     model.end = 0; // timestamps of the base second: 10-digit seconds like the spans it serves
@@ -270,7 +278,7 @@ function writeSpan(s: Span, opts: EncoderOptions): void {
   if (!s.parentSpanId || base < 1e9 || base + Math.floor(s.end / 1e9) >= 1e10) return text(spanHead(s, opts) + spanTail(s, opts));
   // The usual span: its caller as parent, its three standard attributes as fields (the UUID not
   // cut by the value length limit), status OK.
-  const usual = !s.attrs && !s.events && s.statusCode === 1 && !s.statusMessage && s.parentSpanId === s.callerId && limit >= 36;
+  const usual = !s.attrs && !s.recordedEvents && s.statusCode === 1 && !s.statusMessage && s.parentSpanId === s.callerId && limit >= 36;
   template(s, limit, opts).write(s, opts.clock, usual);
   if (!usual) text(spanTail(s, opts));
 }

@@ -19,7 +19,10 @@ export function epochNanos(clock: Clock, t: number): string {
   const whole = Math.floor(t / 1e9);
   const sec = clock.baseSec + whole;
   // Consecutive timestamps nearly always share their second: print it once.
-  if (sec !== lastSec) lastSecText = String((lastSec = sec));
+  if (sec !== lastSec) {
+    lastSec = sec;
+    lastSecText = String(sec);
+  }
   // 0 <= rest < 1e9, an integer: a small integer to print, not a double
   return lastSecText + String(t - whole * 1e9).padStart(9, '0');
 }
@@ -42,7 +45,8 @@ export function makeClock(fn?: ClockFn): Clock {
   // ns from the base second to "now", minus the performance reading at this same moment.
   const offset = Math.round((wallMs - baseSec * 1000) * 1e6) - startPerf * 1e6;
   // performance.now() is monotonic; rounding keeps the value an integer.
-  return (shared = { baseSec, now: () => Math.round(offset + perf.now() * 1e6) });
+  shared = { baseSec, now: () => Math.round(offset + perf.now() * 1e6) };
+  return shared;
 }
 
 function injected(fn: ClockFn): Clock {

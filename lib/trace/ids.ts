@@ -109,7 +109,8 @@ export class RandomIds {
         this.#hex = ascii.decode(this.#pairs);
         this.#pos = 0;
       }
-      id = this.#hex.slice(this.#pos, (this.#pos += zero.length));
+      id = this.#hex.slice(this.#pos, this.#pos + zero.length);
+      this.#pos += zero.length;
     } while (id === zero);
     return id;
   }
@@ -129,15 +130,19 @@ export interface IdSource {
 }
 
 /** Combines a user generator (deterministic recordings) with the random one for what it lacks. */
-export function makeIdSource(gen: IdGenerator | undefined): IdSource {
-  const checked = (what: 'traceId' | 'spanId', length: number, otherwise: () => string) =>
-    gen?.[what]
-      ? () => {
-          const id = gen[what]!();
-          if (typeof id === 'string' && RegExp(`^(?!0+$)[\\da-f]{${length}}$`).test(id)) return id;
-          throw new TypeError(`idGenerator.${what}() must return ${length} lowercase hex, not all zeros; got ${JSON.stringify(id)}`);
-        }
-      : otherwise;
+export function makeIdSource(generator: IdGenerator | undefined): IdSource {
+  /** The user's draw of `what`, checked to be `length` lowercase hex and not all zeros; else `otherwise`. */
+  const checked = (what: 'traceId' | 'spanId', length: number, otherwise: () => string): (() => string) => {
+    const draw = generator?.[what];
+    if (!draw) return otherwise;
+    const valid = new RegExp(`^(?!0+$)[\\da-f]{${length}}$`);
+    return () => {
+      const id = draw.call(generator);
+      if (typeof id === 'string' && valid.test(id)) return id;
+      const got = JSON.stringify(id);
+      throw new TypeError(`idGenerator.${what}() must return ${length} lowercase hex, not all zeros; got ${got}`);
+    };
+  };
   return { traceId: checked('traceId', 32, new RandomIds().traceId), spanId: checked('spanId', 16, () => '') };
 }
 

@@ -4,33 +4,36 @@
 import { makeClock, type Clock } from './clock.js';
 import { makeIdSource, sampledByRatio, type IdSource } from './ids.js';
 import { StatusCode, exceptionAttributes, type Span } from './span.js';
-import { encodeBatchBytes, envelope, reusableBuffer, type EncoderOptions } from '../otlp-json/encode.js';
+import { encodeBatchBytes, envelope, type EncoderOptions } from '../otlp-json/encode.js';
 import { makeBatcher, type Batcher, type ExportStats } from '../export/batcher.js';
 import { HttpExporter, InMemoryExporter, isNode, unref, type SpanExporter } from '../export/exporter.js';
 import { NAME, makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
 import type { ResolvedConfig } from '../config/config.js';
-import type { OpenSpans } from '../ecosystem/open-spans.js';
 import { VERSION } from '../util/version.js';
-
 
 /** Pipelines of active tracers, whose spans a beforeExit should still flush (Node only). */
 const live = new Set<Batcher>();
 let exitHookInstalled = false;
 
+/** A table of open spans, as the timeout sweep sees it. */
+export interface SpanTable {
+  /** Removes and returns the spans started before `before` (clock reading), oldest first. */
+  takeStarted(before: number): Span[];
+}
+
 export class Tracer {
-  // The public fields are assigned in the constructor (`declare`: no class-field definitions emitted).
-  declare readonly config: ResolvedConfig;
-  declare readonly clock: Clock;
+  readonly config: ResolvedConfig;
+  readonly clock: Clock;
   /** Its functions need no `this`: hooks hand `ids.traceId` around as a plain function. */
-  declare readonly ids: IdSource;
+  readonly ids: IdSource;
   /** Request spans carry their span_key unchecked until export (see Span.resolve). */
-  declare readonly lazyKeys: boolean;
-  declare readonly diagnostics: Diagnostics;
+  readonly lazyKeys: boolean;
+  readonly diagnostics: Diagnostics;
   /** False when disabled, sampled off entirely, or shut down: hooks pass through. */
-  declare active: boolean;
+  active: boolean;
   #batcher: Batcher;
-  /** Tables of open spans for the timeout sweep, each with what its spans wait for. */
-  #tables: [OpenSpans, string][] = [];
+  /** Tables of open spans for the timeout sweep, each with the hook its spans wait for. */
+  #tables: { table: SpanTable; endHook: string }[] = [];
   #sweepTimer: ReturnType<typeof setInterval> | undefined;
 
   constructor(config: ResolvedConfig) {
@@ -42,7 +45,7 @@ export class Tracer {
     // request span's span_key can be checked later, at export.
     this.lazyKeys = config.sampler >= 1 && !config.idGenerator;
     this.diagnostics = makeDiagnostics(config.logger);
-    const enc: EncoderOptions = {
+    const encoderOptions: EncoderOptions = {
       resource: {
         'service.name': config.serviceName,
         'telemetry.sdk.name': NAME,
@@ -55,11 +58,13 @@ export class Tracer {
       valueLengthLimit: config.attributeValueLengthLimit,
       clock: this.clock,
     };
-    const env = envelope(enc);
+    const payloadEnvelope = envelope(encoderOptions);
     const { exporter, reusable } = makeExporter(config, this.diagnostics);
     // The built-in exporters are done with a body once its batch settles (the recorder copies
     // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
-    this.#batcher = makeBatcher(config, exporter, reusable, (spans, pool) => encodeBatchBytes(spans, enc, env, pool), this.diagnostics);
+    const encode = (spans: readonly Span[], pool: Uint8Array[]) =>
+      encodeBatchBytes(spans, encoderOptions, payloadEnvelope, pool);
+    this.#batcher = makeBatcher(config, exporter, reusable, encode, this.diagnostics);
     if (config.enabled) {
       live.add(this.#batcher);
       if (!exitHookInstalled && isNode()) {
@@ -68,7 +73,7 @@ export class Tracer {
         // revives the loop; once nothing is pending it fires again, does nothing, and the process exits.
         process.on('beforeExit', () => {
           // (A flush with nothing pending does nothing.)
-          for (const b of live) void b.forceFlush();
+          for (const batcher of live) void batcher.forceFlush();
         });
       }
     }
@@ -78,11 +83,12 @@ export class Tracer {
     return sampledByRatio(traceId, this.config.sampler);
   }
 
-  /** Registers a table of open spans for the timeout sweep; `describe` is what its spans wait for. */
-  watch(table: OpenSpans, describe: string): void {
-    this.#tables.push([table, describe]);
+  /** Registers a table of open spans for the timeout sweep; `endHook` is the hook its spans wait for. */
+  watch(table: SpanTable, endHook: string): void {
+    this.#tables.push({ table, endHook });
     if (!this.#sweepTimer && this.active) {
-      this.#sweepTimer = setInterval(() => this.sweep(), Math.max(50, Math.min(5000, this.config.spanTimeoutMillis / 4)));
+      const every = Math.max(50, Math.min(5000, this.config.spanTimeoutMillis / 4));
+      this.#sweepTimer = setInterval(() => this.sweep(), every);
       unref(this.#sweepTimer);
     }
   }
@@ -92,8 +98,10 @@ export class Tracer {
     const ms = this.config.spanTimeoutMillis;
     try {
       const before = this.clock.now() - ms * 1e6;
-      for (const [table, describe] of this.#tables) {
-        for (const span of table.takeStarted(before)) this.fail(span, `no ${describe} within ${ms} ms; span ended by timeout`);
+      for (const { table, endHook } of this.#tables) {
+        for (const span of table.takeStarted(before)) {
+          this.fail(span, `no ${endHook} within ${ms} ms; span ended by timeout`);
+        }
       }
     } catch (err) {
       this.diagnostics.warn('internal', `open-span sweep failed: ${String(err)}`);
@@ -109,9 +117,9 @@ export class Tracer {
   fail(span: Span, message: string, error?: unknown): void {
     span.statusCode = StatusCode.ERROR;
     span.statusMessage = message;
-    const t = this.clock.now();
-    if (error !== undefined) span.addEvent('exception', t, exceptionAttributes(error));
-    span.end = t;
+    const now = this.clock.now();
+    if (error !== undefined) span.addEvent('exception', now, exceptionAttributes(error));
+    span.end = now;
     this.#batcher.add(span);
   }
 

@@ -4,6 +4,9 @@ import { encodeBatch, encodeBatchBytes, encodeSpan, anyValue, type EncoderOption
 import { Span, SpanKind, FLAGS_REMOTE_PARENT } from '../../lib/trace/span.ts';
 import { makeClock, epochNanos } from '../../lib/trace/clock.ts';
 
+/** A span whose parent is the caller of the usual request span (remote). */
+const CALLER = { parentSpanId: '9c7e5a3b1d0f2e4c', flags: FLAGS_REMOTE_PARENT };
+
 const clock = makeClock(() => 1_767_225_600_123_456_789n);
 const opts: EncoderOptions = {
   resource: { 'service.name': 'tracker-0' },
@@ -14,7 +17,16 @@ const opts: EncoderOptions = {
 };
 
 function span(attrs: unknown[] = [], name = 'tracker.log_request'): Span {
-  const s = new Span(name, SpanKind.SERVER, '3f2a1b4c5d6e4f8091a2b3c4d5e6f708', '0000000000000001', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 0, attrs);
+  const s = Span.create({
+    name,
+    kind: SpanKind.SERVER,
+    traceId: '3f2a1b4c5d6e4f8091a2b3c4d5e6f708',
+    spanId: '0000000000000001',
+    parentSpanId: '9c7e5a3b1d0f2e4c',
+    flags: FLAGS_REMOTE_PARENT,
+    start: 0,
+    attributes: attrs,
+  });
   s.end = 1_500_000;
   s.statusCode = 1;
   return s;
@@ -38,7 +50,7 @@ test('one span, every rule of the JSON mapping', () => {
 });
 
 test('defaults are omitted: no parent, no attributes, unset status, no events', () => {
-  const s = new Span('root', SpanKind.INTERNAL, 'a'.repeat(32), 'b'.repeat(16), '', 0x101, 0, []);
+  const s = Span.create({ name: 'root', kind: SpanKind.INTERNAL, traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 0x101, start: 0, attributes: [] });
   s.end = 0;
   const json = encodeSpan(s, opts);
   assert.equal(
@@ -150,14 +162,14 @@ test('the per-route template gives the same bytes as the general writer', () => 
   for (const name of ['tracker.log_request', 'журнал "q" \\ 🚀', 'x\uD800y', 'a'.repeat(300)]) {
     for (const limit of [Infinity, 8]) {
       const o = { ...opts, valueLengthLimit: limit };
-      const fast = new Span(name, SpanKind.SERVER, uuid, '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 1_234_567_891, null);
+      const fast = Span.create({ name, kind: SpanKind.SERVER, traceId: uuid, spanId: '00000000000000aa', ...CALLER, start: 1_234_567_891 });
       fast.callerId = '9c7e5a3b1d0f2e4c';
       fast.end = 9_876_543_210_123;
       fast.statusCode = 1;
       // the same span with its attributes spelled out takes the general path
-      const slow = new Span(name, SpanKind.SERVER, uuid, '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 1_234_567_891, [
+      const slow = Span.create({ name, kind: SpanKind.SERVER, traceId: uuid, spanId: '00000000000000aa', ...CALLER, start: 1_234_567_891, attributes: [
         'request.trace_id', uuid, 'request.span_id', '9c7e5a3b1d0f2e4c', 'request.route_key', name,
-      ]);
+      ] });
       slow.callerId = '9c7e5a3b1d0f2e4c';
       slow.end = 9_876_543_210_123;
       slow.statusCode = 1;
@@ -169,7 +181,14 @@ test('the per-route template gives the same bytes as the general writer', () => 
 });
 
 test('request spans without an attribute array still honour the value length limit', () => {
-  const s = new Span('route', SpanKind.SERVER, '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', '00000000000000aa', '9c7e5a3b1d0f2e4c', FLAGS_REMOTE_PARENT, 0, null);
+  const s = Span.create({
+    name: 'route',
+    kind: SpanKind.SERVER,
+    traceId: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708',
+    spanId: '00000000000000aa',
+    ...CALLER,
+    start: 0,
+  });
   s.callerId = '9c7e5a3b1d0f2e4c';
   s.end = 5;
   const back = JSON.parse(encodeSpan(s, { ...opts, valueLengthLimit: 4 }));
