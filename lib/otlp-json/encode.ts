@@ -81,59 +81,59 @@ export class SpanEncoder {
   encode(spans: readonly Span[], pool?: Uint8Array[], onDropped?: OnDropped): Uint8Array {
     const guess = this.#envelope.length * 3 + ENVELOPE_TAIL.length + spans.length * (GUESSED_SPAN_BYTES + 1);
     const free = pool ? pool.findIndex((b) => b.length >= guess) : -1;
-    const w = new ByteWriter(free < 0 ? new Uint8Array(guess) : pool!.splice(free, 1)[0]!);
-    w.text(this.#envelope);
+    const writer = new ByteWriter(free < 0 ? new Uint8Array(guess) : pool!.splice(free, 1)[0]!);
+    writer.text(this.#envelope);
     let written = 0;
     for (let i = 0; i < spans.length; i++) {
-      if (this.#writeListed(w, spans[i]!, written > 0, onDropped)) written++;
+      if (this.#writeListed(writer, spans[i]!, written > 0, onDropped)) written++;
     }
-    w.text(ENVELOPE_TAIL);
-    return w.written();
+    writer.text(ENVELOPE_TAIL);
+    return writer.written();
   }
 
   /** One span's JSON object, whole however large (tests, tools; bodies come from encode). */
-  encodeSpan(s: Span): string {
-    const w = new ByteWriter(new Uint8Array(1024));
-    this.#write(w, s, Infinity);
-    return new TextDecoder().decode(w.written());
+  encodeSpan(span: Span): string {
+    const writer = new ByteWriter(new Uint8Array(1024));
+    this.#write(writer, span, Infinity);
+    return new TextDecoder().decode(writer.written());
   }
 
-  /** Writes s as an element of the spans list, or nothing when it cannot be sent; says which. */
-  #writeListed(w: ByteWriter, s: Span, comma: boolean, onDropped: OnDropped | undefined): boolean {
-    const start = w.pos;
+  /** Writes the span as an element of the spans list, or nothing when it cannot be sent (and says why). */
+  #writeListed(writer: ByteWriter, span: Span, comma: boolean, onDropped: OnDropped | undefined): boolean {
+    const start = writer.pos;
     let why: string;
     try {
-      if (comma) w.byte(COMMA);
-      const from = w.pos;
-      this.#write(w, s, this.#maxSpanBytes);
-      if (w.pos - from <= this.#maxSpanBytes) return true;
+      if (comma) writer.byte(COMMA);
+      const from = writer.pos;
+      this.#write(writer, span, this.#maxSpanBytes);
+      if (writer.pos - from <= this.#maxSpanBytes) return true;
       why = this.#tooLarge();
     } catch (err) {
       // (an attribute key's toString may throw, or a string grow past what the engine allows)
       why = err instanceof SpanTooLarge ? this.#tooLarge() : 'could not be encoded: ' + describe(err);
     }
-    w.pos = start;
-    onDropped?.(s, why);
+    writer.pos = start;
+    onDropped?.(span, why);
     return false;
   }
 
-  /** Writes s; throws SpanTooLarge, before writing, when its text alone is over `budget`. */
-  #write(w: ByteWriter, s: Span, budget: number): void {
-    s.resolve();
+  /** Writes the span; throws SpanTooLarge, before writing, when its text alone is over `budget`. */
+  #write(writer: ByteWriter, span: Span, budget: number): void {
+    span.resolve();
     const text = this.#text;
-    if (!templated(s, this.#clock)) {
-      const json = text.head(s) + text.tail(s, budget);
+    if (!templated(span, this.#clock)) {
+      const json = text.head(span) + text.tail(span, budget);
       if (json.length > budget) throw new SpanTooLarge(); // (UTF-8 has at least a byte per code unit)
-      w.text(json);
+      writer.text(json);
       return;
     }
     // The usual span: its caller as parent, its three standard attributes as fields (the UUID not
     // cut by the value length limit), status OK.
     const usual =
-      !s.attrs && !s.events && s.statusCode === StatusCode.OK && !s.statusMessage &&
-      s.parentSpanId === s.callerId && this.#limit >= UUID_LENGTH;
-    this.#templates.for(s).write(w, s, this.#clock, this.#digits, usual);
-    if (!usual) w.text(text.tail(s, budget));
+      !span.attrs && !span.events && span.statusCode === StatusCode.OK && !span.statusMessage &&
+      span.parentSpanId === span.callerId && this.#limit >= UUID_LENGTH;
+    this.#templates.for(span).write(writer, span, this.#clock, this.#digits, usual);
+    if (!usual) writer.text(text.tail(span, budget));
   }
 
   #tooLarge(): string {
@@ -168,6 +168,6 @@ export function encodeBatch(spans: readonly Span[], opts: EncoderOptions): strin
 }
 
 /** One span's JSON object, as a string, whole however large (tests, tools). */
-export function encodeSpan(s: Span, opts: EncoderOptions): string {
-  return new SpanEncoder(opts).encodeSpan(s);
+export function encodeSpan(span: Span, opts: EncoderOptions): string {
+  return new SpanEncoder(opts).encodeSpan(span);
 }

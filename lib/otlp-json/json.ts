@@ -9,12 +9,12 @@ const NEEDS_ESCAPE = /[\0-\x1f"\\]/;
 /** Only ever used by replace(), which starts from lastIndex 0 and leaves it at 0. */
 const EVERY_ESCAPE = /[\0-\x1f"\\]/g;
 
-const escape = (c: string): string => JSON.stringify(c).slice(1, -1);
+const escapeCharacter = (c: string): string => JSON.stringify(c).slice(1, -1);
 
 /** A JSON string literal of s, as JSON.stringify writes it, except that a lone surrogate is left as it is. */
 export function jsonString(s: string): string {
   // Nearly every string a tracer sees needs no escape: one regex test, no copy.
-  return '"' + (NEEDS_ESCAPE.test(s) ? s.replace(EVERY_ESCAPE, escape) : s) + '"';
+  return '"' + (NEEDS_ESCAPE.test(s) ? s.replace(EVERY_ESCAPE, escapeCharacter) : s) + '"';
 }
 
 const HIGH_SURROGATE = /[\uD800-\uDBFF]/;
@@ -87,34 +87,34 @@ export class SpanText {
     this.#clock = clock;
   }
 
-  head(s: Span): string {
-    const parent = s.parentSpanId ? '","parentSpanId":"' + s.parentSpanId : '';
-    const kind = s.kind ? ',"kind":' + s.kind : '';
+  head(span: Span): string {
+    const parent = span.parentSpanId ? '","parentSpanId":"' + span.parentSpanId : '';
+    const kind = span.kind ? ',"kind":' + span.kind : '';
     return (
-      '{"traceId":"' + s.traceId + '","spanId":"' + s.spanId + parent + '","flags":' + s.flags +
-      ',"name":' + jsonString(truncate(s.name, this.#limit)) + kind +
-      ',"startTimeUnixNano":"' + epochNanos(this.#clock, s.start) +
-      '","endTimeUnixNano":"' + epochNanos(this.#clock, s.end) + '"'
+      '{"traceId":"' + span.traceId + '","spanId":"' + span.spanId + parent + '","flags":' + span.flags +
+      ',"name":' + jsonString(truncate(span.name, this.#limit)) + kind +
+      ',"startTimeUnixNano":"' + epochNanos(this.#clock, span.start) +
+      '","endTimeUnixNano":"' + epochNanos(this.#clock, span.end) + '"'
     );
   }
 
   /** The rest of the object, closing brace included; throws SpanTooLarge past `budget` code units. */
-  tail(s: Span, budget: number): string {
+  tail(span: Span, budget: number): string {
     const limit = this.#limit;
-    let json = this.attributes(s.attributes(), budget);
-    if (s.events?.length) {
+    let json = this.attributes(span.attributes(), budget);
+    if (span.events?.length) {
       json += ',"events":[';
-      for (let i = 0; i < s.events.length; i++) {
-        const e = s.events[i]!;
+      for (let i = 0; i < span.events.length; i++) {
+        const e = span.events[i]!;
         json += (i ? ',{"timeUnixNano":"' : '{"timeUnixNano":"') + epochNanos(this.#clock, e.time) +
           '","name":' + jsonString(truncate(e.name, limit)) + this.attributes(e.attrs, budget) + '}';
         if (json.length > budget) throw new SpanTooLarge();
       }
       json += ']';
     }
-    if (s.statusCode) {
-      const message = s.statusMessage ? '"message":' + jsonString(truncate(s.statusMessage, limit)) + ',' : '';
-      json += ',"status":{' + message + '"code":' + s.statusCode + '}';
+    if (span.statusCode) {
+      const message = span.statusMessage ? '"message":' + jsonString(truncate(span.statusMessage, limit)) + ',' : '';
+      json += ',"status":{' + message + '"code":' + span.statusCode + '}';
     }
     return json + '}';
   }

@@ -15,13 +15,16 @@ const ZERO_ID = '0'.repeat(16);
 const SECOND_DIGITS = 10;
 const NANOS_DIGITS = 19;
 
-/** Writes timestamps as 19 digits, keeping the digits of the last second written (timestamps share it). */
+/**
+ * Writes timestamps as 19 digits, keeping the digits of the last second written: consecutive
+ * timestamps nearly always share it (encode bench 849 -> 811 ns/span against String(second) each time).
+ */
 export class EpochDigits {
   #second = -1;
   #secondDigits = '';
 
   /** Clock reading t as epoch nanoseconds (as epochNanos writes them) at byte offset `at`. */
-  write(w: ByteWriter, clock: Clock, t: number, at: number): void {
+  write(writer: ByteWriter, clock: Clock, t: number, at: number): void {
     const whole = Math.floor(t / 1e9);
     let rest = t - whole * 1e9; // 0 <= rest < 1e9: fits an int32
     const second = clock.baseSec + whole;
@@ -29,8 +32,8 @@ export class EpochDigits {
       this.#second = second;
       this.#secondDigits = String(second);
     }
-    w.overwrite(this.#secondDigits, at);
-    const bytes = w.bytes;
+    writer.overwrite(this.#secondDigits, at);
+    const bytes = writer.bytes;
     for (let i = at + NANOS_DIGITS - 1; i >= at + SECOND_DIGITS; i--) {
       const tenth = (rest / 10) | 0;
       bytes[i] = 48 + rest - tenth * 10; // '0' + the last digit
@@ -39,10 +42,10 @@ export class EpochDigits {
   }
 }
 
-/** Whether templates can hold span s: a parent, and timestamps with 10-digit seconds. */
-export function templated(s: Span, clock: Clock): boolean {
+/** Whether templates can hold the span: it has a parent, and timestamps with 10-digit seconds. */
+export function templated(span: Span, clock: Clock): boolean {
   const base = clock.baseSec;
-  return s.parentSpanId !== '' && base >= 1e9 && base + Math.floor(s.end / 1e9) < 1e10;
+  return span.parentSpanId !== '' && base >= 1e9 && base + Math.floor(span.end / 1e9) < 1e10;
 }
 
 /** The usual span of one route (name, flags, kind) as bytes, and where its variable parts go. */
@@ -60,8 +63,8 @@ export class Template {
   readonly #uuidAt: number;
   readonly #callerIdAt: number;
 
-  constructor(s: Span, text: SpanText) {
-    const model = new Span(s.name, s.kind, ZERO_ID + ZERO_ID, ZERO_ID, ZERO_ID, s.flags, 0, null);
+  constructor(span: Span, text: SpanText) {
+    const model = new Span(span.name, span.kind, ZERO_ID + ZERO_ID, ZERO_ID, ZERO_ID, span.flags, 0, null);
     model.callerId = model.parentSpanId;
     model.statusCode = StatusCode.OK;
     model.end = 0; // timestamps of the base second: 10-digit seconds like the spans it serves
@@ -86,29 +89,29 @@ export class Template {
     this.#head = this.#whole.subarray(0, this.#endAt + NANOS_DIGITS + 1);
   }
 
-  fits(s: Span): boolean {
+  fits(span: Span): boolean {
     const model = this.#model;
-    return model.name === s.name && model.flags === s.flags && model.kind === s.kind;
+    return model.name === span.name && model.flags === span.flags && model.kind === span.kind;
   }
 
-  /** Writes s: whole when it is the usual span, else its head (s must be `templated`). */
-  write(w: ByteWriter, s: Span, clock: Clock, digits: EpochDigits, whole: boolean): void {
-    const start = w.pos;
-    w.copy(whole ? this.#whole : this.#head);
+  /** Writes the span: whole when it is the usual span, else its head (it must be `templated`). */
+  write(writer: ByteWriter, span: Span, clock: Clock, digits: EpochDigits, whole: boolean): void {
+    const start = writer.pos;
+    writer.copy(whole ? this.#whole : this.#head);
     // The trace id as given: 32 hex, or (the request path) the span_key's UUID, written without its hyphens.
-    const traceId = s.tid;
-    const bytes = w.bytes;
+    const traceId = span.tid;
+    const bytes = writer.bytes;
     for (let i = 0, at = start + this.#traceIdAt; i < traceId.length; i++) {
       const c = traceId.charCodeAt(i);
       if (c !== 45 /* '-' */) bytes[at++] = c;
     }
-    w.overwrite(s.spanId, start + this.#spanIdAt);
-    w.overwrite(s.parentSpanId, start + this.#parentIdAt);
-    digits.write(w, clock, s.start, start + this.#startAt);
-    digits.write(w, clock, s.end, start + this.#endAt);
+    writer.overwrite(span.spanId, start + this.#spanIdAt);
+    writer.overwrite(span.parentSpanId, start + this.#parentIdAt);
+    digits.write(writer, clock, span.start, start + this.#startAt);
+    digits.write(writer, clock, span.end, start + this.#endAt);
     if (whole) {
-      w.overwrite(s.traceUuid, start + this.#uuidAt);
-      w.overwrite(s.callerId, start + this.#callerIdAt);
+      writer.overwrite(span.traceUuid, start + this.#uuidAt);
+      writer.overwrite(span.callerId, start + this.#callerIdAt);
     }
   }
 }
@@ -127,14 +130,14 @@ export class Templates {
     this.#text = text;
   }
 
-  for(s: Span): Template {
+  for(span: Span): Template {
     let template = this.#last;
-    if (template?.fits(s)) return template;
-    template = this.#byName.get(s.name);
-    if (!template?.fits(s)) {
+    if (template?.fits(span)) return template;
+    template = this.#byName.get(span.name);
+    if (!template?.fits(span)) {
       if (this.#byName.size >= MAX_TEMPLATES) this.#byName.clear();
-      template = new Template(s, this.#text);
-      this.#byName.set(s.name, template);
+      template = new Template(span, this.#text);
+      this.#byName.set(span.name, template);
     }
     this.#last = template;
     return template;
