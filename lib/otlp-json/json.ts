@@ -105,9 +105,9 @@ export class SpanText {
     if (span.events?.length) {
       json += ',"events":[';
       for (let i = 0; i < span.events.length; i++) {
-        const e = span.events[i]!;
-        json += (i ? ',{"timeUnixNano":"' : '{"timeUnixNano":"') + epochNanos(this.#clock, e.time) +
-          '","name":' + jsonString(truncate(e.name, limit)) + this.attributes(e.attrs, budget) + '}';
+        const event = span.events[i]!;
+        json += (i ? ',' : '') + '{"timeUnixNano":"' + epochNanos(this.#clock, event.time) +
+          '","name":' + jsonString(truncate(event.name, limit)) + this.attributes(event.attrs, budget) + '}';
         if (json.length > budget) throw new SpanTooLarge();
       }
       json += ']';
@@ -128,7 +128,7 @@ export class SpanText {
       out += (out ? ',' : ',"attributes":[') + this.#keyHead(attrs[i]) + value + '}';
       if (out.length > budget) throw new SpanTooLarge();
     }
-    return out && out + ']';
+    return out ? out + ']' : '';
   }
 
   #keyHead(key: unknown): string {
