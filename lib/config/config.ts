@@ -40,7 +40,10 @@ export interface OtlpTracingOptions {
   logger?: Logger;
   /** shutdown() resolves within this. Default 5000. */
   shutdownTimeoutMillis?: number;
-  /** Longest string attribute value; longer ones are cut. Default: no limit. */
+  /**
+   * Longest string value (attribute and event values, exception messages and stack traces, names,
+   * status messages), in UTF-16 code units; longer ones are cut. Default 8192.
+   */
   attributeValueLengthLimit?: number;
   /** Retry policy of the HTTP exporter. */
   retry?: Partial<RetryPolicy>;
@@ -281,7 +284,9 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
     ['idGenerator', shaped('{ traceId?(), spanId?() }', (g) => isObject(g) && [g.traceId, g.spanId].every((f) => f === undefined || typeof f === 'function'))],
     ['logger', shaped('a function or { warn() }', (l) => typeof l === 'function' || typeof l?.warn === 'function')],
     ['shutdownTimeoutMillis', MILLIS, 5000],
-    ['attributeValueLengthLimit', range(0, Infinity, true), Infinity, 'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
+    // Cut, not unlimited as in OTel: one 10 MiB exception message must not make a 10 MiB span.
+    ['attributeValueLengthLimit', range(0, Infinity, true), 8192,
+      'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
     ['retry', retry, DEFAULT_RETRY],
     ['enabled', shaped('true or false', (b) => typeof b === 'boolean'), true],
   ];

@@ -7,7 +7,7 @@ import type { Diagnostics } from '../util/diagnostics.js';
 import type { ResolvedConfig } from '../config/config.js';
 import type { ExportBatch, ExportResult, SpanExporter } from './exporter.js';
 import { unref } from './exporter.js';
-import { reusableBuffer } from '../otlp-json/encode.js';
+import { reusableBuffer, type OnDropped } from '../otlp-json/encode.js';
 
 export interface ExportStats {
   /** Spans handed to the exporter pipeline (ended and sampled). */
@@ -33,8 +33,11 @@ export interface Batcher {
   stats(): ExportStats;
 }
 
-/** Encodes spans into a body, taking a free buffer from `pool` when one is big enough. */
-export type Encode = (spans: readonly Span[], pool: Uint8Array[]) => Uint8Array;
+/**
+ * Encodes spans into a body, taking a free buffer from `pool` when one is big enough; a span too
+ * big to send is left out and told to `onDropped`.
+ */
+export type Encode = (spans: readonly Span[], pool: Uint8Array[], onDropped: OnDropped) => Uint8Array;
 
 const defer: (fn: () => void) => unknown = typeof setImmediate === 'function' ? setImmediate : setTimeout;
 
@@ -124,12 +127,19 @@ export function makeBatcher(
     const size = spans.length;
     /** Bodies encoded for it, when the exporter lets them be reused. */
     const bodies: Uint8Array[] = [];
+    /** Spans the encoder left out (too big to send): dropped, and counted once however often encoded. */
+    const unsendable = new Set<Span>();
+    const dropUnsendable = (span: Span, why: string): void => {
+      if (unsendable.has(span)) return;
+      unsendable.add(span);
+      diagnostics.warn('span-dropped', `span ${JSON.stringify(span.name.slice(0, 100))} ${why}; 1 span dropped`, 1);
+    };
     running.set(spans, dequeued);
     dequeued += size;
     const batch: ExportBatch = {
       spans,
       encode: (subset?: readonly Span[]) => {
-        const body = encode(subset ?? spans, pool);
+        const body = encode(subset ?? spans, pool, dropUnsendable);
         if (reusable) bodies.push(body);
         return body;
       },
@@ -145,11 +155,13 @@ export function makeBatcher(
       // Not running: already counted as failed by the shutdown deadline.
       if (!running.delete(spans)) return;
       // Trust but verify: whatever an exporter reports, the batch's spans are counted once.
-      const ok = clampCount(r?.exported, size);
-      const bad = clampCount(r?.rejected, size - ok);
+      const sendable = size - unsendable.size;
+      dropped += unsendable.size;
+      const ok = clampCount(r?.exported, sendable);
+      const bad = clampCount(r?.rejected, sendable - ok);
       exported += ok;
       rejected += bad;
-      failed += size - ok - bad;
+      failed += sendable - ok - bad;
       // Settled normally: the exporter is done with the bodies. (Not after the shutdown deadline,
       // when a write may still be in progress.)
       for (const body of bodies) {

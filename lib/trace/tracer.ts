@@ -4,8 +4,8 @@
 import { makeClock, type Clock } from './clock.js';
 import { makeIdSource, sampledByRatio, type IdSource } from './ids.js';
 import { StatusCode, exceptionAttributes, type Span } from './span.js';
-import { encodeBatchBytes, envelope, type EncoderOptions } from '../otlp-json/encode.js';
-import { makeBatcher, type Batcher, type ExportStats } from '../export/batcher.js';
+import { SpanEncoder } from '../otlp-json/encode.js';
+import { makeBatcher, type Batcher, type Encode, type ExportStats } from '../export/batcher.js';
 import { HttpExporter, InMemoryExporter, isNode, unref, type SpanExporter } from '../export/exporter.js';
 import { NAME, makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
 import type { ResolvedConfig } from '../config/config.js';
@@ -45,7 +45,7 @@ export class Tracer {
     // request span's span_key can be checked later, at export.
     this.lazyKeys = config.sampler >= 1 && !config.idGenerator;
     this.diagnostics = makeDiagnostics(config.logger);
-    const encoderOptions: EncoderOptions = {
+    const encoder = new SpanEncoder({
       resource: {
         'service.name': config.serviceName,
         'telemetry.sdk.name': NAME,
@@ -57,13 +57,11 @@ export class Tracer {
       scopeVersion: VERSION,
       valueLengthLimit: config.attributeValueLengthLimit,
       clock: this.clock,
-    };
-    const payloadEnvelope = envelope(encoderOptions);
+    });
     const { exporter, reusable } = makeExporter(config, this.diagnostics);
     // The built-in exporters are done with a body once its batch settles (the recorder copies
     // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
-    const encode = (spans: readonly Span[], pool: Uint8Array[]) =>
-      encodeBatchBytes(spans, encoderOptions, payloadEnvelope, pool);
+    const encode: Encode = (spans, pool, onDropped) => encoder.encode(spans, pool, onDropped);
     this.#batcher = makeBatcher(config, exporter, reusable, encode, this.diagnostics);
     if (config.enabled) {
       live.add(this.#batcher);

@@ -103,7 +103,7 @@ test('defaults', () => {
   assert.equal(c.shutdownTimeoutMillis, 5000);
   assert.equal(c.sampler, 1);
   assert.equal(c.enabled, true);
-  assert.equal(c.attributeValueLengthLimit, Infinity);
+  assert.equal(c.attributeValueLengthLimit, 8192);
 });
 
 test('sampler variables and switches', () => {

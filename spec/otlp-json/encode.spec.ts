@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
 import { encodeBatch, encodeBatchBytes, encodeSpan, anyValue, type EncoderOptions } from '../../lib/otlp-json/encode.ts';
 import { Span, SpanKind, FLAGS_REMOTE_PARENT } from '../../lib/trace/span.ts';
 import { makeClock, epochNanos } from '../../lib/trace/clock.ts';
@@ -194,4 +195,16 @@ test('request spans without an attribute array still honour the value length lim
   const back = JSON.parse(encodeSpan(s, { ...opts, valueLengthLimit: 4 }));
   assert.deepEqual(back.attributes.map((a: any) => a.value.stringValue), ['3f2a', '9c7e', 'rout']);
   assert.equal(back.status, undefined);
+});
+
+test('lib/otlp-json keeps no module-level mutable state (each encoder and each body has its own)', () => {
+  const dir = new URL('../../lib/otlp-json/', import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.includes('encode.ts'));
+  for (const file of files) {
+    const source = readFileSync(new URL(file, dir), 'utf8');
+    // Top level: no variables, no shared collections (caches belong to an encoder).
+    assert.doesNotMatch(source, /^(export )?(let|var) /m, file);
+    assert.doesNotMatch(source, /^(export )?const \w+(: [^=]+)? = new (Map|Set|WeakMap|Array|Uint8Array)\b/m, file);
+  }
 });
