@@ -7,6 +7,7 @@ import { OpenSpans } from './open-spans.js';
 import { SpanKind, FLAGS_LOCAL_PARENT } from '../trace/span.js';
 import { canonicalUuid, parseSpanId } from '../trace/ids.js';
 import { OtlpTracingMiddleware, finish, internal, startSpan } from './middleware.js';
+import { checkReached, enterSpan } from '../api/active-span.js';
 
 export const RECEIVE_SPAN_ID = 'otlp_receive_span_id';
 export const ROUTE_KEY = 'otlp_route_key';
@@ -45,6 +46,8 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
     try {
       const route = metadata?.[ROUTE_KEY];
       const span = startSpan(t, processName(dto, route), SpanKind.CONSUMER, spanKey, true);
+      // the endpoint's function runs in the rest of the worker's call: currentSpan() finds the span there
+      enterSpan(t, span);
       if (!span) return;
       // Parent: the receive span (a local span of this service, possibly from before a restart;
       // the Python tracer stored it as an integer), else the caller's span (remote). Not across
@@ -71,6 +74,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
     try {
       const span = this.open.take(dto, spanKey);
       if (!span) return;
+      checkReached(t, span);
       span.attrs!.push('process.success', success === true);
       finish(t, span, success === true ? undefined : 'process attempt failed');
     } catch (err) {

@@ -8,6 +8,7 @@ import { Tracer } from '../trace/tracer.js';
 import { OpenSpans } from './open-spans.js';
 import { Span, SpanKind, StatusCode, FLAGS_REMOTE_PARENT } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
+import { checkReached, currentSpanKey, enterSpan, primeContext } from '../api/active-span.js';
 
 /** A hook's own failure, reported (as kind `internal`), never passed on to the host. */
 export function internal(t: Tracer, hook: string, err: unknown): void {
@@ -36,7 +37,8 @@ export function startSpan(t: Tracer, name: string, kind: number, spanKey: unknow
 /** Ends a span: OK, or ERROR with `failure` as its status message (and an exception event for `error`). */
 export function finish(t: Tracer, span: Span, failure?: string, error?: unknown): void {
   if (failure === undefined) {
-    span.statusCode = StatusCode.OK;
+    // an ERROR (or OK) the handler set through currentSpan() stays
+    if (span.statusCode === StatusCode.UNSET) span.statusCode = StatusCode.OK;
     t.end(span);
   } else {
     t.fail(span, failure, error);
@@ -54,6 +56,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     super();
     this.tracer = new Tracer(resolved ?? resolveConfig(options));
     this.open = new OpenSpans(this.tracer, 'requests', 'afterRouting or routingFailed');
+    if (this.tracer.active) primeContext();
   }
 
   override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {
@@ -64,6 +67,8 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
         const route = dto?.route_key;
         const span = startSpan(t, (typeof route === 'string' && route) || 'unknown_route', SpanKind.SERVER, dto?.span_key, !t.lazyKeys);
         if (span) this.open.add(dto, span);
+        // the handler runs in the rest of the host's call: currentSpan() finds the span there
+        enterSpan(t, span);
       } catch (err) {
         internal(t, 'beforeRouting', err);
       }
@@ -79,7 +84,9 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
       const dto = args?.protocolDto;
       const span = this.open.take(dto, dto?.span_key);
       const error = (args as RoutingFailedArgs | undefined)?.error;
-      if (span) finish(t, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
+      if (!span) return;
+      checkReached(t, span);
+      finish(t, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
     } catch (err) {
       internal(t, hook, err);
     }
@@ -106,10 +113,14 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   /**
    * The span_key to forward downstream: same trace, span_id = this service's active span, so the
    * next hop's span becomes its child and a chain of services shows as a tree. Without an
-   * active span, the span_key unchanged.
+   * active span, the span_key unchanged. Without arguments, inside a handler: the current span's
+   * (a withSpan child's inside withSpan), else undefined (the caller makes a fresh span_key).
    */
-  outgoingSpanKey(spanKey: SpanKey): SpanKey {
-    const span = this.getActiveSpan(spanKey);
+  outgoingSpanKey(spanKey: SpanKey): SpanKey;
+  outgoingSpanKey(): SpanKey | undefined;
+  outgoingSpanKey(spanKey?: SpanKey): SpanKey | undefined {
+    if (arguments.length === 0) return currentSpanKey(this.tracer);
+    const span = this.getActiveSpan(spanKey!);
     return span ? { trace_id: span.traceUuid, span_id: span.spanId } : spanKey;
   }
 
