@@ -8,7 +8,7 @@ import { Tracer } from '../trace/tracer.js';
 import { OpenSpans } from './open-spans.js';
 import { Span, SpanKind, StatusCode, FLAGS_REMOTE_PARENT } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
-import { checkReached, currentSpanKey, enterSpan, primeContext } from '../api/active-span.js';
+import { checkReached, currentSpanKey, enterSpan, registerTracer } from '../api/active-span.js';
 
 /** A hook's own failure, reported (as kind `internal`), never passed on to the host. */
 export function internal(t: Tracer, hook: string, err: unknown): void {
@@ -56,7 +56,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     super();
     this.tracer = new Tracer(resolved ?? resolveConfig(options));
     this.open = new OpenSpans(this.tracer, 'requests', 'afterRouting or routingFailed');
-    if (this.tracer.active) primeContext();
+    if (this.tracer.active) registerTracer(this.tracer.config.handlerSpans);
   }
 
   override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { currentSpan, withSpan, NOOP_SPAN, StatusCode, MiddlewareBase, MiddlewareManager, type SpanKey } from '../../lib/index.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
-import { setup, dto, KEY, HEX } from '../helpers/tracing.ts';
+import { setup as setupTracing, dto, KEY, HEX } from '../helpers/tracing.ts';
+
+/** A tracer whose handlers reach their spans from the first request (see the lazy default in context.spec.ts). */
+const setup = (opts: Parameters<typeof setupTracing>[0] = {}) => setupTracing({ handlerSpans: true, ...opts });
 import { LogRequestFailDTO } from '../fixtures/scenarios.ts';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -55,20 +55,31 @@ test('web with a global AsyncLocalStorage (edge runtimes): uses it, so the value
 });
 
 /** What fresh-process-child.ts printed. */
-function child(position: 'first' | 'second'): Promise<unknown> {
+function child(position: 'first' | 'second', handlerSpans: 'true' | 'false' | 'default'): Promise<unknown> {
   const script = fileURLToPath(new URL('./fresh-process-child.ts', import.meta.url));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', script, position], { timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', script, position, handlerSpans], { timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout.trim()));
     });
   });
 }
 
-test('fresh process, tracer registered first: each concurrent handler sees its own request', async () => {
-  assert.deepEqual(await child('first'), ['1', '2', '3']);
+const OWN = ['1', '2', '3'];
+const NONE = ['none', 'none', 'none'];
+
+test('fresh process, handlerSpans: true, tracer registered first: each concurrent handler sees its own request', async () => {
+  assert.deepEqual(await child('first', 'true'), [OWN, OWN]);
 });
 
 test('fresh process, tracer registered second: handlers get the no-op span, never another request’s', async () => {
-  assert.deepEqual(await child('second'), ['none', 'none', 'none']);
+  assert.deepEqual(await child('second', 'true'), [NONE, NONE]);
+});
+
+test('fresh process, default: the first currentSpan() call switches the context on; later requests see their spans', async () => {
+  assert.deepEqual(await child('first', 'default'), [NONE, OWN]);
+});
+
+test('fresh process, handlerSpans: false: never', async () => {
+  assert.deepEqual(await child('first', 'false'), [NONE, NONE]);
 });

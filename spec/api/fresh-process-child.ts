@@ -1,14 +1,16 @@
 // Run by context.spec.ts in a fresh process (no AsyncLocalStorage value set anywhere yet, as in
-// a service that just started): concurrent requests through a host whose tracer is registered
-// second (argv[2] = 'second') or first. Prints what each handler saw, as one JSON line.
+// a service that just started): two rounds of three concurrent requests through a host whose
+// tracer is registered first or second (argv[2]), with the option handlerSpans as argv[3]
+// ('true', 'false' or 'default'). Prints what each handler saw, as one JSON line.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryExporter, MiddlewareBase, MiddlewareManager, BufferedMiddlewareManager, OtlpTracingMiddleware, currentSpan } from '../../lib/index.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 
-const position = process.argv[2];
+const [position, option] = process.argv.slice(2);
+const handlerSpans = option === 'default' ? {} : { handlerSpans: option === 'true' };
 const manager = new MiddlewareManager();
 if (position === 'second') manager.add(new MiddlewareBase());
-const tracer = new OtlpTracingMiddleware({ exporter: new InMemoryExporter(), logger: () => undefined });
+const tracer = new OtlpTracingMiddleware({ exporter: new InMemoryExporter(), logger: () => undefined, ...handlerSpans });
 manager.add(tracer);
 const host = new EcoHost({ middlewareManager: manager, bufferedMiddlewareManager: new BufferedMiddlewareManager() });
 host.endpoint('r', async (dto) => {
@@ -19,8 +21,10 @@ host.endpoint('r', async (dto) => {
 
 // Started from a promise continuation, as a host that awaited something first.
 await sleep(1);
-const seen = await Promise.all(
-  [1, 2, 3].map((n) => host.request({ route_key: 'r', span_key: { trace_id: `00000000-0000-4000-8000-00000000000${n}`, span_id: '9c7e5a3b1d0f2e4c' }, data: { wait: 4 - n } })),
-);
+const round = () =>
+  Promise.all(
+    [1, 2, 3].map((n) => host.request({ route_key: 'r', span_key: { trace_id: `00000000-0000-4000-8000-00000000000${n}`, span_id: '9c7e5a3b1d0f2e4c' }, data: { wait: 4 - n } })),
+  );
+const seen = [await round(), await round()];
 await tracer.shutdown();
 process.stdout.write(JSON.stringify(seen) + '\n');

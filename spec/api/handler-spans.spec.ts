@@ -64,7 +64,7 @@ test('receive, over real HTTP from the exporter, prints the same tree', async ()
   const printed: string[] = [];
   const rx = await startReceiver({ port: 0, print: (text) => printed.push(text), log: () => undefined });
   try {
-    const t = setup({ exporter: undefined, endpoint: rx.url });
+    const t = setup({ exporter: undefined, endpoint: rx.url, handlerSpans: true });
     t.host.endpoint('tracker.log_request', annotatedHandler);
     await t.host.request(dto('tracker.log_request', KEY, { message: 'hello' }));
     await t.shutdown();
