@@ -215,9 +215,11 @@ const warned = new WeakSet<Tracer>();
  * Checks, from the after-hook (which the host runs in the handler's context), that the handler
  * could see `span`. If not, the tracing middleware did not run in the host's own call (another
  * middleware was registered before it): said once per tracer, since handlers get the no-op span.
+ * Only with handlerSpans: true, where every span was entered (when the first use switches the
+ * context on, the requests then in flight were not, and would say so wrongly).
  */
 export function checkReached(tracer: Tracer, span: Span): void {
-  if (!on || tracer.config.handlerSpans === false) return;
+  if (tracer.config.handlerSpans !== true) return;
   const value = slot.get();
   if ((value instanceof SpanHandle && value.span === span) || warned.has(tracer)) return;
   warned.add(tracer);

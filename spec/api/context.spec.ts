@@ -83,3 +83,14 @@ test('fresh process, default: the first currentSpan() call switches the context 
 test('fresh process, handlerSpans: false: never', async () => {
   assert.deepEqual(await child('first', 'false'), [NONE, NONE]);
 });
+
+test('fresh process, default: switching on in the middle of requests warns of nothing', async () => {
+  const script = fileURLToPath(new URL('./fresh-process-child.ts', import.meta.url));
+  const stderr = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', script, 'first', 'default', 'log'], { timeout: 30_000 }, (err, _out, errText) => {
+      if (err) reject(err);
+      else resolve(errText);
+    });
+  });
+  assert.equal(stderr, '');
+});

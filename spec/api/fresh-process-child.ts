@@ -1,16 +1,17 @@
 // Run by context.spec.ts in a fresh process (no AsyncLocalStorage value set anywhere yet, as in
 // a service that just started): two rounds of three concurrent requests through a host whose
 // tracer is registered first or second (argv[2]), with the option handlerSpans as argv[3]
-// ('true', 'false' or 'default'). Prints what each handler saw, as one JSON line.
+// ('true', 'false' or 'default'); diagnostics to stderr with a third argument. Prints what each
+// handler saw, as one JSON line.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryExporter, MiddlewareBase, MiddlewareManager, BufferedMiddlewareManager, OtlpTracingMiddleware, currentSpan } from '../../lib/index.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 
-const [position, option] = process.argv.slice(2);
+const [position, option, log] = process.argv.slice(2);
 const handlerSpans = option === 'default' ? {} : { handlerSpans: option === 'true' };
 const manager = new MiddlewareManager();
 if (position === 'second') manager.add(new MiddlewareBase());
-const tracer = new OtlpTracingMiddleware({ exporter: new InMemoryExporter(), logger: () => undefined, ...handlerSpans });
+const tracer = new OtlpTracingMiddleware({ exporter: new InMemoryExporter(), logger: log ? (m) => process.stderr.write(m + '\n') : () => undefined, ...handlerSpans });
 manager.add(tracer);
 const host = new EcoHost({ middlewareManager: manager, bufferedMiddlewareManager: new BufferedMiddlewareManager() });
 host.endpoint('r', async (dto) => {
