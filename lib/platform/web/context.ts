@@ -1,6 +1,5 @@
-// The request context where node:async_hooks is missing (browsers, service workers). Edge
-// runtimes that expose a global AsyncLocalStorage (Vercel Edge, Cloudflare with nodejs_als)
-// get the real thing. Otherwise a single slot: the value entered last, so currentSpan() is right
+// The request context where node:async_hooks is missing (browsers, service workers). A runtime
+// that exposes AsyncLocalStorage as a global (some edge runtimes do) gets the real thing. Otherwise a single slot: the value entered last, so currentSpan() is right
 // while one request is handled at a time, and inside withSpan only until fn's first await.
 import type { ContextSlot } from '../context.js';
 
