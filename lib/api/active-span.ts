@@ -8,7 +8,8 @@
 // sampled, it gets NOOP_SPAN, whose methods do nothing. Nothing here throws into the handler.
 //
 // Cost: on Node 20 and 22 an AsyncLocalStorage in use makes every promise of the process carry
-// the context (bench: request path 850 -> 2100 ns with it on, no handler annotation). So the hooks
+// the context (npm run bench -- --only span-api, Node 20: a request with an empty async handler
+// 1185 ns with it off, 3186 ns with it on, medians of 5). So the hooks
 // enter nothing until it is wanted: from the start with the option handlerSpans: true, else from
 // the first call of currentSpan(), withSpan() or outgoingSpanKey() on (the requests in flight
 // at that moment keep the no-op span); handlerSpans: false, never.
