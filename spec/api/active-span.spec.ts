@@ -273,11 +273,13 @@ test('after the request ended, a late task of its handler gets the no-op span', 
 
 test('buffered: currentSpan() in the process function is the attempt’s process span', async () => {
   const t = setup();
+  const keys: (SpanKey | undefined)[] = [];
   let attempt = 0;
   t.host.bufferedEndpoint('tracker.log_request_fail', async () => {
     attempt++;
     await tick();
     currentSpan().setAttribute('attempt', attempt);
+    keys.push(t.tracer.outgoingSpanKey());
     await withSpan('store.write', async () => {
       await tick();
       if (attempt === 1) throw new Error('disk full');
@@ -293,6 +295,7 @@ test('buffered: currentSpan() in the process function is the attempt’s process
   assert.deepEqual([write1!.parentSpanId, write2!.parentSpanId], [process1!.spanId, process2!.spanId]);
   assert.deepEqual(write1!.status, { code: 2, message: 'Error: disk full' });
   assert.deepEqual([process1!.status?.code, process2!.status?.code], [2, 1]);
+  assert.deepEqual(keys, [process1, process2].map((p) => ({ trace_id: KEY.trace_id, span_id: p!.spanId })), 'outgoingSpanKey(): the process span');
   await t.shutdown();
 });
 
@@ -314,5 +317,33 @@ test('a middleware registered before the tracer: handlers get the no-op span (ne
   assert.deepEqual(seen, [false, false, false]);
   assert.equal(t.warnings.filter((w) => /register the tracing middleware before any other/.test(w)).length, 1);
   assert.equal((await t.spans()).length, 3, 'the requests are still traced');
+  await t.shutdown();
+});
+
+test('values plain JavaScript may pass are ignored, never thrown', async () => {
+  const t = setup();
+  t.host.endpoint('tracker.log_request', () => {
+    const span = currentSpan() as unknown as Record<string, (...args: unknown[]) => unknown>;
+    span.setAttribute!('object', { a: 1 });
+    span.setAttribute!('null', null);
+    span.setAttribute!(42, 'not a key');
+    span.setAttributes!(null);
+    span.setAttributes!({ good: 'yes', bad: { nested: true } });
+    span.addEvent!('odd', 'not an object');
+    span.setStatus!(null);
+    span.setStatus!({ code: 7 });
+    span.recordException!(undefined);
+    return 'ok';
+  });
+  assert.equal(await t.host.request(dto('tracker.log_request')), 'ok');
+  const [request] = await t.spans();
+  assert.deepEqual(request!.attributes, {
+    'request.trace_id': KEY.trace_id,
+    'request.span_id': KEY.span_id,
+    'request.route_key': 'tracker.log_request',
+    good: 'yes',
+  });
+  assert.deepEqual(request!.events.map((e) => e.name), ['odd', 'exception']);
+  assert.deepEqual(request!.status, { code: 1 });
   await t.shutdown();
 });
