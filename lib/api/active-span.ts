@@ -14,7 +14,8 @@
 // the first call of currentSpan(), withSpan() or outgoingSpanKey() on (the requests in flight
 // at that moment keep the no-op span); handlerSpans: false, never.
 import { makeContextSlot } from '../platform/node/context.js';
-import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, exceptionAttributes, type AttributeValue } from '../trace/span.js';
+import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, exceptionAttributes } from '../trace/span.js';
+import type { AttributeValue } from '../trace/span.js';
 import type { Tracer } from '../trace/tracer.js';
 import type { SpanKey } from '../ecosystem/contract.js';
 
@@ -120,7 +121,8 @@ class SpanHandle implements ActiveSpan {
       const parent = this.span;
       parent.resolve(t.ids.traceId);
       const kind = KINDS[options?.kind ?? 'internal'] ?? SpanKind.INTERNAL;
-      const span = new Span(String(name), kind, parent.tid, t.ids.spanId(), parent.spanId, FLAGS_LOCAL_PARENT, t.clock.now(), []);
+      const id = t.ids.spanId();
+      const span = new Span(String(name), kind, parent.tid, id, parent.spanId, FLAGS_LOCAL_PARENT, t.clock.now(), []);
       const handle = new SpanHandle(span, t);
       if (options?.attributes) handle.setAttributes(options.attributes);
       return handle;
@@ -280,7 +282,8 @@ export function withSpan<R>(name: string, fn: (span: ActiveSpan) => R, options?:
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+  const isObject = (typeof value === 'object' || typeof value === 'function') && value !== null;
+  return isObject && typeof (value as PromiseLike<unknown>).then === 'function';
 }
 
 function isAttributeValue(value: unknown): value is AttributeValue {
@@ -291,8 +294,12 @@ function isAttributeValue(value: unknown): value is AttributeValue {
     case 'bigint':
       return true;
     default:
-      return Array.isArray(value) && value.every((v) => typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean');
+      return Array.isArray(value) && value.every(isScalar);
   }
+}
+
+function isScalar(value: unknown): boolean {
+  return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
 }
 
 function flatAttributes(attributes: Attributes | undefined): unknown[] {

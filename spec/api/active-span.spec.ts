@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { currentSpan, withSpan, NOOP_SPAN, StatusCode, MiddlewareBase, MiddlewareManager, type SpanKey } from '../../lib/index.ts';
+import { currentSpan, withSpan, NOOP_SPAN, StatusCode, MiddlewareBase, MiddlewareManager } from '../../lib/index.ts';
+import type { SpanKey } from '../../lib/index.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 import { setup as setupTracing, dto, KEY, HEX } from '../helpers/tracing.ts';
 
@@ -42,7 +43,8 @@ test('a handler annotates its request span and nests withSpan children across aw
     ['tracker.log_request', 'db.query', 'db.connect'],
     'exported in end order: innermost first',
   );
-  assert.deepEqual([request!.spanId, query!.spanId, connect!.spanId], ['0000000000000001', '0000000000000002', '0000000000000003']);
+  const ids = [request!.spanId, query!.spanId, connect!.spanId];
+  assert.deepEqual(ids, ['0000000000000001', '0000000000000002', '0000000000000003']);
   assert.deepEqual([query!.parentSpanId, connect!.parentSpanId], [request!.spanId, query!.spanId]);
   assert.deepEqual([request!.traceId, query!.traceId, connect!.traceId], [HEX, HEX, HEX]);
   assert.deepEqual([query!.kind, connect!.kind], [1, 1], 'INTERNAL');
@@ -59,7 +61,8 @@ test('a handler annotates its request span and nests withSpan children across aw
   assert.deepEqual(request!.status, { code: 1 });
   assert.deepEqual(connect!.attributes, { 'db.pool': 'main' });
   assert.equal(query!.status, undefined, 'a child that succeeded keeps status UNSET');
-  assert.ok(request!.start < query!.start && query!.start < connect!.start && connect!.end <= query!.end && query!.end <= request!.end);
+  assert.ok(request!.start < query!.start && query!.start < connect!.start);
+  assert.ok(connect!.end <= query!.end && query!.end <= request!.end);
   await t.shutdown();
 });
 
@@ -79,7 +82,9 @@ test('concurrent requests never see each other’s spans', async () => {
   });
   const N = 30;
   const keys: SpanKey[] = [];
-  for (let n = 0; n < N; n++) keys.push({ trace_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, span_id: '9c7e5a3b1d0f2e4c' });
+  for (let n = 0; n < N; n++) {
+    keys.push({ trace_id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`, span_id: '9c7e5a3b1d0f2e4c' });
+  }
   const answers = await Promise.all(keys.map((k, n) => t.host.request(dto('tracker.log_request', k, { n }))));
   assert.deepEqual(answers, keys.map((_, n) => n));
   const spans = await t.spans();
@@ -87,7 +92,8 @@ test('concurrent requests never see each other’s spans', async () => {
   const byId = new Map(spans.map((s) => [s.spanId, s]));
   for (const s of spans) {
     const n = (s.attributes.n as { int: string }).int;
-    assert.equal(s.traceId, `000000000000400080000000${String(n).padStart(8, '0')}`, `${s.name} carries its own request's number`);
+    const own = `000000000000400080000000${String(n).padStart(8, '0')}`;
+    assert.equal(s.traceId, own, `${s.name} carries its own request's number`);
     if (s.name === 'tracker.log_request') assert.deepEqual(s.events.map((e) => e.name), [`done.${n}`]);
     else {
       assert.equal(s.name, `work.${n}`);
@@ -132,7 +138,7 @@ test('a throw inside withSpan reaches the handler unchanged; the child is ERROR 
   await t.shutdown();
 });
 
-test('a withSpan rejection the handler does not catch: the host’s caller gets the same error, both spans ERROR', async () => {
+test('a withSpan rejection the handler does not catch: the caller gets the same error, both spans ERROR', async () => {
   const t = setup();
   const thrown = new Error('boom');
   t.host.endpoint('tracker.log_request', () => withSpan('step', async () => {
@@ -141,7 +147,8 @@ test('a withSpan rejection the handler does not catch: the host’s caller gets 
   }));
   await assert.rejects(t.host.request(dto('tracker.log_request')), (e) => e === thrown);
   const [step, request] = await t.spans();
-  assert.deepEqual([step!.status, request!.status], [{ code: 2, message: 'Error: boom' }, { code: 2, message: 'Error: boom' }]);
+  const boom = { code: 2, message: 'Error: boom' };
+  assert.deepEqual([step!.status, request!.status], [boom, boom]);
   assert.equal(step!.parentSpanId, request!.spanId);
   await t.shutdown();
 });
@@ -161,7 +168,7 @@ test('withSpan returns fn’s value (sync and async) and ends the span when it s
   await t.shutdown();
 });
 
-test('setStatus ERROR from the handler stays when the request ends normally; recordException adds the event only', async () => {
+test('setStatus ERROR stays when the request ends normally; recordException adds the event only', async () => {
   const t = setup();
   t.host.endpoint('tracker.log_request', () => {
     currentSpan().recordException(new RangeError('partial'));
@@ -171,7 +178,8 @@ test('setStatus ERROR from the handler stays when the request ends normally; rec
   await t.host.request(dto('tracker.log_request'));
   const [request] = await t.spans();
   assert.deepEqual(request!.status, { code: 2, message: 'partial failure' });
-  assert.deepEqual(request!.events.map((e) => [e.name, e.attributes['exception.type']]), [['exception', 'RangeError']]);
+  const events = request!.events.map((e) => [e.name, e.attributes['exception.type']]);
+  assert.deepEqual(events, [['exception', 'RangeError']]);
   await t.shutdown();
 });
 
@@ -235,8 +243,13 @@ test('no-op when the trace is not sampled, even right after a sampled request in
     return 'ok';
   });
   // Concurrently, so the sampled request is still open while the unsampled one is handled.
-  await Promise.all([t.host.request(dto('tracker.log_request', sampled)), t.host.request(dto('tracker.log_request', unsampled))]);
-  assert.deepEqual(recording.sort(), ['sampled request true', 'sampled step true', 'unsampled request false', 'unsampled step false']);
+  await Promise.all([sampled, unsampled].map((k) => t.host.request(dto('tracker.log_request', k))));
+  assert.deepEqual(recording.sort(), [
+    'sampled request true',
+    'sampled step true',
+    'unsampled request false',
+    'unsampled step false',
+  ]);
   const spans = await t.spans();
   assert.deepEqual(spans.map((s) => [s.name, s.traceId]), [
     ['step', '3f2a1b4c5d6e4f809000000000000001'],
@@ -289,23 +302,30 @@ test('buffered: currentSpan() in the process function is the attempt’s process
   await t.host.request(dto('tracker.log_request_fail', KEY, { message: 'retry me' }));
   await t.host.drain();
   const spans = await t.spans();
-  assert.deepEqual(spans.map((s) => s.name), ['tracker.log_request_fail', 'store.write', 'LogRequestFailDTO.process', 'store.write', 'LogRequestFailDTO.process']);
+  assert.deepEqual(spans.map((s) => s.name), [
+    'tracker.log_request_fail',
+    'store.write',
+    'LogRequestFailDTO.process',
+    'store.write',
+    'LogRequestFailDTO.process',
+  ]);
   const [, write1, process1, write2, process2] = spans;
   assert.deepEqual([process1!.attributes.attempt, process2!.attributes.attempt], [{ int: '1' }, { int: '2' }]);
   assert.deepEqual([write1!.parentSpanId, write2!.parentSpanId], [process1!.spanId, process2!.spanId]);
   assert.deepEqual(write1!.status, { code: 2, message: 'Error: disk full' });
   assert.deepEqual([process1!.status?.code, process2!.status?.code], [2, 1]);
-  assert.deepEqual(keys, [process1, process2].map((p) => ({ trace_id: KEY.trace_id, span_id: p!.spanId })), 'outgoingSpanKey(): the process span');
+  const processKeys = [process1, process2].map((p) => ({ trace_id: KEY.trace_id, span_id: p!.spanId }));
+  assert.deepEqual(keys, processKeys, 'outgoingSpanKey(): the process span');
   await t.shutdown();
 });
 
-test('a middleware registered before the tracer: handlers get the no-op span (never another request’s), and one warning says why', async () => {
+test('a middleware before the tracer: handlers get the no-op span, not another’s; one warning says why', async () => {
   const t = setup();
   // another manager: a pass-through middleware first, then the tracer
   const manager = new MiddlewareManager();
   manager.add(new (class extends MiddlewareBase {})());
   manager.add(t.tracer);
-  const host = new EcoHost({ middlewareManager: manager, bufferedMiddlewareManager: t.bufferedMiddlewareManager, autoProcess: false });
+  const host = new EcoHost({ middlewareManager: manager, bufferedMiddlewareManager: t.bufferedMiddlewareManager });
   const seen: boolean[] = [];
   host.endpoint('tracker.log_request', async () => {
     await tick();

@@ -58,7 +58,8 @@ test('web with a global AsyncLocalStorage (edge runtimes): uses it, so the value
 function child(position: 'first' | 'second', handlerSpans: 'true' | 'false' | 'default'): Promise<unknown> {
   const script = fileURLToPath(new URL('./fresh-process-child.ts', import.meta.url));
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', script, position, handlerSpans], { timeout: 30_000 }, (err, stdout, stderr) => {
+    const args = ['--import', 'tsx', script, position, handlerSpans];
+    execFile(process.execPath, args, { timeout: 30_000 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${err.message}\n${stderr}`));
       else resolve(JSON.parse(stdout.trim()));
     });
@@ -68,7 +69,7 @@ function child(position: 'first' | 'second', handlerSpans: 'true' | 'false' | 'd
 const OWN = ['1', '2', '3'];
 const NONE = ['none', 'none', 'none'];
 
-test('fresh process, handlerSpans: true, tracer registered first: each concurrent handler sees its own request', async () => {
+test('fresh process, handlerSpans: true, tracer first: each concurrent handler sees its own request', async () => {
   assert.deepEqual(await child('first', 'true'), [OWN, OWN]);
 });
 
@@ -76,7 +77,7 @@ test('fresh process, tracer registered second: handlers get the no-op span, neve
   assert.deepEqual(await child('second', 'true'), [NONE, NONE]);
 });
 
-test('fresh process, default: the first currentSpan() call switches the context on; later requests see their spans', async () => {
+test('fresh process, default: the first currentSpan() switches the context on; later requests see it', async () => {
   assert.deepEqual(await child('first', 'default'), [NONE, OWN]);
 });
 
@@ -87,7 +88,8 @@ test('fresh process, handlerSpans: false: never', async () => {
 test('fresh process, default: switching on in the middle of requests warns of nothing', async () => {
   const script = fileURLToPath(new URL('./fresh-process-child.ts', import.meta.url));
   const stderr = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', script, 'first', 'default', 'log'], { timeout: 30_000 }, (err, _out, errText) => {
+    const args = ['--import', 'tsx', script, 'first', 'default', 'log'];
+    execFile(process.execPath, args, { timeout: 30_000 }, (err, _out, errText) => {
       if (err) reject(err);
       else resolve(errText);
     });

@@ -31,8 +31,10 @@ test('the fixture: an attribute and an event on the request span, two nested chi
   const payloads = readFileSync(FIXTURE, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as unknown);
   const [insert, save, request] = flatten(payloads);
   assert.deepEqual([insert!.name, save!.name, request!.name], ['db.insert', 'order.save', 'tracker.log_request']);
-  assert.deepEqual([request!.spanId, save!.spanId, insert!.spanId], ['0000000000000001', '0000000000000002', '0000000000000003']);
-  assert.deepEqual([request!.parentSpanId, save!.parentSpanId, insert!.parentSpanId], [KEY.span_id, request!.spanId, save!.spanId]);
+  const ids = [request!.spanId, save!.spanId, insert!.spanId];
+  assert.deepEqual(ids, ['0000000000000001', '0000000000000002', '0000000000000003']);
+  const parents = [request!.parentSpanId, save!.parentSpanId, insert!.parentSpanId];
+  assert.deepEqual(parents, [KEY.span_id, request!.spanId, save!.spanId]);
   assert.deepEqual([request!.traceId, save!.traceId, insert!.traceId], [HEX, HEX, HEX]);
   assert.deepEqual([request!.kind, save!.kind, insert!.kind], [2, 1, 3]);
   assert.deepEqual([request!.flags, save!.flags, insert!.flags], [0x301, 0x101, 0x101]);
@@ -55,7 +57,10 @@ test('the fixture: an attribute and an event on the request span, two nested chi
 test('show draws the fixture as one nested tree', async () => {
   let stdout = '';
   let stderr = '';
-  const code = await main(['show', FIXTURE], { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await main(['show', FIXTURE], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   assert.deepEqual({ code, stderr }, { code: 0, stderr: '' });
   assert.equal(stdout.trimEnd() + '\n', TREE.replace('\\\n', ''));
 });

@@ -16,7 +16,8 @@ function check(snippet: string): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'span-api-types-'));
   try {
     const file = join(dir, 'snippet.ts');
-    writeFileSync(file, `import { currentSpan, withSpan, StatusCode } from ${JSON.stringify(INDEX)};\n${snippet}\n`);
+    const imports = `import { currentSpan, withSpan, StatusCode, type ActiveSpan } from ${JSON.stringify(INDEX)};`;
+    writeFileSync(file, `${imports}\n${snippet}\n`);
     const program = ts.createProgram([file], {
       strict: true,
       noEmit: true,
@@ -39,13 +40,15 @@ function check(snippet: string): string[] {
 
 test('well-formed handler code compiles; each misuse is a compile error', { timeout: 60_000 }, () => {
   const diagnostics = check(`
-currentSpan().setAttribute('user.id', 42).setAttribute('ok', true).setAttribute('tags', ['a', 'b']).setAttribute('big', 1n);
+currentSpan().setAttribute('user.id', 42).setAttribute('ok', true);
+currentSpan().setAttribute('tags', ['a', 'b']).setAttribute('big', 1n);
 currentSpan().setAttributes({ 'user.plan': 'pro', n: 1.5 });
 currentSpan().addEvent('validated', { fields: 3 });
 currentSpan().recordException(new Error('x'));
 currentSpan().setStatus({ code: StatusCode.ERROR, message: 'partial' });
 const n: number = withSpan('sync', () => 1);
-const p: Promise<string> = withSpan('db.query', async (span) => { span.setAttribute('db.rows', 3); return 'rows'; }, { kind: 'client' });
+const query = async (span: ActiveSpan) => { span.setAttribute('db.rows', 3); return 'rows'; };
+const p: Promise<string> = withSpan('db.query', query, { kind: 'client' });
 // @ts-expect-error an object is not an attribute value
 currentSpan().setAttribute('user', { id: 42 });
 // @ts-expect-error neither is null
@@ -68,5 +71,7 @@ void n; void p;
 test('the check can fail: the same misuse without its marker is reported', { timeout: 60_000 }, () => {
   const diagnostics = check(`currentSpan().setAttribute('user', { id: 42 });`);
   assert.equal(diagnostics.length, 1);
-  assert.equal(diagnostics[0], "1: Object literal may only specify known properties, and 'id' does not exist in type 'AttributeScalar[]'.");
+  const message =
+    "Object literal may only specify known properties, and 'id' does not exist in type 'AttributeScalar[]'.";
+  assert.equal(diagnostics[0], `1: ${message}`);
 });

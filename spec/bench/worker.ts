@@ -1,6 +1,7 @@
 // One benchmark measurement in a fresh process; prints one JSON line. Started by run.ts:
 //   node --import tsx spec/bench/worker.ts <mode> <sink url> [n]
-// Modes: request | floor | encode | throughput | heap (heap needs --expose-gc) | handler-off | handler | annotate | withspan.
+// Modes: request | floor | encode | throughput | heap (heap needs --expose-gc),
+// handler-off | handler | annotate | withspan (the span API).
 // It imports the package source, lib/index.ts (BENCH_ENTRY overrides, e.g. dist/index.js).
 import { randomUUID, randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';

@@ -104,7 +104,8 @@ describe('Jaeger v2 stores and returns exactly the traces the tracer sends', { s
     assert.deepEqual([...services.data].sort(), ['billing-0', 'tracker-0']);
   });
 
-  test('span API: a handler\'s attribute, event and nested withSpan children, with their parents', { timeout: 120_000 }, async (t) => {
+  const spanApiTest = "span API: a handler's attribute, event and nested withSpan children, with their parents";
+  test(spanApiTest, { timeout: 120_000 }, async (t) => {
     const jaeger = await startJaeger({ t });
     const middlewareManager = new MiddlewareManager();
     const tracing = initiateOtlpTracing({

@@ -1,6 +1,7 @@
 // The request context where node:async_hooks is missing (browsers, service workers). A runtime
-// that exposes AsyncLocalStorage as a global (some edge runtimes do) gets the real thing. Otherwise a single slot: the value entered last, so currentSpan() is right
-// while one request is handled at a time, and inside withSpan only until fn's first await.
+// that exposes AsyncLocalStorage as a global (some edge runtimes do) gets the real thing.
+// Otherwise a single slot: the value entered last, so currentSpan() is right while one request
+// is handled at a time, and inside withSpan only until fn's first await.
 import type { ContextSlot } from '../context.js';
 
 interface AlsLike<T> {
