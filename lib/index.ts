@@ -30,3 +30,12 @@ export type { IdGenerator } from './trace/ids.js';
 export type { ClockFn } from './trace/clock.js';
 export type { Logger } from './util/diagnostics.js';
 export { VERSION } from './util/version.js';
+export {
+  currentSpan,
+  withSpan,
+  NOOP_SPAN,
+  type ActiveSpan,
+  type WithSpanOptions,
+  type Attributes,
+  type StatusCodeValue,
+} from './api/active-span.js';

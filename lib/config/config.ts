@@ -49,6 +49,11 @@ export interface OtlpTracingOptions {
   retry?: Partial<RetryPolicy>;
   /** false turns every hook into a pass-through (like OTEL_SDK_DISABLED=true). */
   enabled?: boolean;
+  /**
+   * Handler code reaches its span (currentSpan, withSpan, outgoingSpanKey()): true from the first
+   * request, false never; default: from the first such call on (see lib/api/active-span.ts).
+   */
+  handlerSpans?: boolean;
 }
 
 export interface SetupOptions extends OtlpTracingOptions {
@@ -78,6 +83,7 @@ export interface ResolvedConfig {
   attributeValueLengthLimit: number;
   retry: RetryPolicy;
   enabled: boolean;
+  handlerSpans: boolean | undefined;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -289,6 +295,7 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
       'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
     ['retry', retry, DEFAULT_RETRY],
     ['enabled', shaped('true or false', (b) => typeof b === 'boolean'), true],
+    ['handlerSpans', shaped('true or false', (b) => typeof b === 'boolean')],
   ];
   const config: Record<string, any> = {};
   for (const [name, parse, fallback, ...names] of settings) {

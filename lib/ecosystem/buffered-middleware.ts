@@ -9,6 +9,7 @@ import { SpanKind, FLAGS_LOCAL_PARENT } from '../trace/span.js';
 import { canonicalUuid, parseSpanId } from '../trace/ids.js';
 import { OtlpTracingMiddleware } from './middleware.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
+import { checkReached, enterSpan } from '../api/active-span.js';
 
 export const RECEIVE_SPAN_ID = 'otlp_receive_span_id';
 export const ROUTE_KEY = 'otlp_route_key';
@@ -76,6 +77,8 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
       const storedTrace = keyTrace === null ? canonicalUuid(metadata?.[TRACE_ID]) : null;
       const traceKey = storedTrace === null ? spanKey : { trace_id: storedTrace, span_id: undefined };
       const span = startSpan(tracer, processName(dto, route), SpanKind.CONSUMER, traceKey, true);
+      // the endpoint's function runs in the rest of the worker's call: currentSpan() finds the span there
+      enterSpan(tracer, span);
       if (!span) return;
       span.spanKey = spanKey;
       // Parent: the receive span (a local span of this service, possibly from before a restart;
@@ -104,6 +107,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
     try {
       const span = this.open.take(attemptKey(dto, metadata), spanKey);
       if (!span) return;
+      checkReached(tracer, span);
       span.attrs!.push('process.success', success === true);
       finish(tracer, span, success === true ? undefined : 'process attempt failed');
     } catch (err) {

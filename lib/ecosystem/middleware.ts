@@ -16,6 +16,7 @@ import type { OpenSpans } from './open-spans.js';
 import { SpanKind, type ReadableSpan, type Span } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
+import { checkReached, currentSpanKey, enterSpan, registerTracer } from '../api/active-span.js';
 
 /** Options of initiateOtlpTracing that a middleware built by hand has no use for. */
 const SETUP_ONLY = ['middlewareManager', 'bufferedMiddlewareManager'];
@@ -36,6 +37,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
     }
     this.tracer = new Tracer(resolveConfig(options));
     this.open = openSpanTable(this.tracer, 'requests', 'afterRouting or routingFailed');
+    if (this.tracer.active) registerTracer(this.tracer.config.handlerSpans);
   }
 
   override async beforeRouting(args: BeforeRoutingArgs): Promise<RequestDTO> {
@@ -47,6 +49,8 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
         const name = (typeof route === 'string' && route) || 'unknown_route';
         const span = startSpan(tracer, name, SpanKind.SERVER, dto?.span_key, !tracer.lazyKeys);
         if (span) this.open.add(dto, span);
+        // the handler runs in the rest of the host's call: currentSpan() finds the span there
+        enterSpan(tracer, span);
       } catch (err) {
         reportHookError(tracer, 'beforeRouting', err);
       }
@@ -62,7 +66,9 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
       const dto = args?.protocolDto;
       const span = this.open.take(dto, dto?.span_key);
       const error = (args as RoutingFailedArgs | undefined)?.error;
-      if (span) finish(tracer, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
+      if (!span) return;
+      checkReached(tracer, span);
+      finish(tracer, span, failed ? errorMessage(error) : undefined, error ?? 'unknown error');
     } catch (err) {
       reportHookError(tracer, hook, err);
     }
@@ -97,9 +103,14 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
    * The span_key to forward downstream: the trace this service's active span is in (a fresh one
    * when the span_key's was unusable), span_id = that span, so the next hop's span becomes its
    * child and a chain of services shows as one tree. Without an active span, the span_key unchanged.
+   * Without arguments, inside a handler: the current span's (a withSpan child's inside withSpan),
+   * else undefined (the caller makes a fresh span_key).
    */
-  outgoingSpanKey(spanKey: SpanKey): SpanKey {
-    const span = this.#active(spanKey);
+  outgoingSpanKey(spanKey: SpanKey): SpanKey;
+  outgoingSpanKey(): SpanKey | undefined;
+  outgoingSpanKey(spanKey?: SpanKey): SpanKey | undefined {
+    if (arguments.length === 0) return currentSpanKey(this.tracer);
+    const span = this.#active(spanKey!);
     return span ? { trace_id: span.traceUuid, span_id: span.spanId } : spanKey;
   }
 

@@ -81,7 +81,8 @@ function reportUnusableSpanKey(tracer: Tracer, spanKey: unknown): void {
 /** Ends a span: OK, or ERROR with `failure` as its status message (and an exception event for `error`). */
 export function finish(tracer: Tracer, span: Span, failure?: string, error?: unknown): void {
   if (failure === undefined) {
-    span.statusCode = StatusCode.OK;
+    // an ERROR (or OK) the handler set through currentSpan() stays
+    if (span.statusCode === StatusCode.UNSET) span.statusCode = StatusCode.OK;
     tracer.end(span);
   } else {
     tracer.fail(span, failure, error);

@@ -2,7 +2,7 @@
 // round by round, so background load spreads over all of them). Benchmarks, not tests: nothing
 // here asserts a time. The workers import the package source, lib/index.ts, through tsx
 // (BENCH_ENTRY=dist/index.js measures the build instead).
-//   npm run bench [-- --rounds 5] [-- --only request,encode,throughput,heap,size]
+//   npm run bench [-- --rounds 5] [-- --only request,encode,throughput,heap,span-api,size]
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startSink } from './sink.ts';
@@ -52,6 +52,17 @@ for (let r = 0; r < rounds; r++) {
     add('floor', floor.ns_per_request);
     add('request_over_floor', ours.ns_per_request - floor.ns_per_request);
   }
+  if (only.has('span-api')) {
+    const off = await run('handler-off');
+    const handler = await run('handler');
+    const annotate = await run('annotate');
+    const withspan = await run('withspan');
+    add('handler-off', off.ns_per_request);
+    add('handler', handler.ns_per_request);
+    add('context', handler.ns_per_request - off.ns_per_request);
+    add('annotate', annotate.ns_per_request - handler.ns_per_request);
+    add('withspan', withspan.ns_per_request - handler.ns_per_request);
+  }
   if (only.has('encode')) {
     const e = await run('encode');
     add('encode', e.ns_per_span);
@@ -90,6 +101,11 @@ row('encode, per span (512-span batch, JSON+UTF-8)', 'encode', 'ns', 0);
 row('request path, per request (before+afterRouting)', 'request', 'ns', 0);
 row('  harness floor (two empty async hooks)', 'floor', 'ns', 0);
 row('  request path minus floor', 'request_over_floor', 'ns', 0);
+row('request path with an empty async handler', 'handler-off', 'ns', 0);
+row('  same, handler context on (handlerSpans: true)', 'handler', 'ns', 0);
+row('  the context\'s own cost per request', 'context', 'ns', 0);
+row('  + one currentSpan().setAttribute', 'annotate', 'ns', 0);
+row('  + one withSpan around an async step', 'withspan', 'ns', 0);
 row('exporter throughput (loopback sink)', 'throughput', 'spans/s', 0);
 row('  exporter CPU per span', 'export_cpu', 'µs', 3);
 row('  end-to-end CPU per span (request+export)', 'e2e_cpu', 'µs', 3);

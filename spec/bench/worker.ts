@@ -1,6 +1,7 @@
 // One benchmark measurement in a fresh process; prints one JSON line. Started by run.ts:
 //   node --import tsx spec/bench/worker.ts <mode> <sink url> [n]
-// Modes: request | floor | encode | throughput | heap (heap needs --expose-gc).
+// Modes: request | floor | encode | throughput | heap (heap needs --expose-gc),
+// handler-off | handler | annotate | withspan (the span API).
 // It imports the package source, lib/index.ts (BENCH_ENTRY overrides, e.g. dist/index.js).
 import { randomUUID, randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
@@ -38,6 +39,13 @@ async function request(hooks: Hooks, dto: Dto): Promise<void> {
   await hooks.afterRouting({ protocolDto: d, responseDto: RESPONSE });
 }
 
+/** A request with a handler between the hooks, called as the host calls it. */
+async function handled(hooks: Hooks, dto: Dto, handler: () => Promise<unknown>): Promise<void> {
+  const d = (await hooks.beforeRouting({ protocolDto: dto })) as Dto;
+  await handler();
+  await hooks.afterRouting({ protocolDto: d, responseDto: RESPONSE });
+}
+
 function out(result: Record<string, unknown>): never {
   process.stdout.write(JSON.stringify({ mode, ...result }) + '\n');
   process.exit(0);
@@ -63,6 +71,45 @@ async function requestPath(floor: boolean): Promise<never> {
     const dtos = freshDtos(CHUNK);
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < CHUNK; i++) await request(hooks, dtos[i]!);
+    timed += process.hrtime.bigint() - t0;
+    await tracer.forceFlush();
+  }
+  const exported = tracer.stats().exported;
+  await tracer.shutdown();
+  out({ ns_per_request: Number(timed) / n, exported });
+}
+
+/**
+ * The span API's cost: the request path with a handler that does nothing, with the handler
+ * context off (`handler-off`, the default until the API is used) or on (`handler`,
+ * handlerSpans: true); with one currentSpan().setAttribute (`annotate`) or one withSpan around
+ * an async step (`withspan`). Each of the last two minus `handler` is the cost of that one call,
+ * its span's export queueing included; `handler` minus `handler-off` is the context's own.
+ */
+async function spanApi(kind: 'handler-off' | 'handler' | 'annotate' | 'withspan'): Promise<never> {
+  const n = Number(nArg ?? 100_000);
+  const CHUNK = 1000;
+  const tracer = new lib.OtlpTracingMiddleware({
+    endpoint: url,
+    serviceName: 'tracker-0',
+    maxQueueSize: 4096,
+    maxExportBatchSize: 4096,
+    scheduledDelayMillis: 3_600_000,
+    ...(kind === 'handler-off' ? {} : { handlerSpans: true }),
+  });
+  const step = async (): Promise<void> => {};
+  const handlers = {
+    'handler-off': step,
+    handler: step,
+    annotate: async () => void lib.currentSpan().setAttribute('user.id', 42),
+    withspan: () => lib.withSpan('db.query', step),
+  };
+  const handler = handlers[kind];
+  let timed = 0n;
+  for (let done = 0; done < n; done += CHUNK) {
+    const dtos = freshDtos(CHUNK);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < CHUNK; i++) await handled(tracer, dtos[i]!, handler);
     timed += process.hrtime.bigint() - t0;
     await tracer.forceFlush();
   }
@@ -188,6 +235,12 @@ switch (mode) {
     break;
   case 'heap':
     await heap();
+    break;
+  case 'handler-off':
+  case 'handler':
+  case 'annotate':
+  case 'withspan':
+    await spanApi(mode);
     break;
   default:
     throw new Error(`unknown mode ${mode}`);

@@ -7,6 +7,10 @@ import { describe, test } from 'node:test';
 import { hasGo } from './backends.ts';
 import { startJaeger, type JaegerSpan, type JaegerTrace } from './harness.ts';
 import { runTraffic, hex, NON_ASCII_ROUTE, assertTrafficMeaning } from './traffic.ts';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { initiateOtlpTracing, MiddlewareManager, BufferedMiddlewareManager } from '../../lib/index.ts';
+import { EcoHost } from '../../lib/testing/host.ts';
+import { annotatedHandler } from '../fixtures/scenarios.ts';
 
 const canRun = hasGo() || Boolean(process.env.EKOSIS_E2E_JAEGER_BIN);
 
@@ -98,5 +102,45 @@ describe('Jaeger v2 stores and returns exactly the traces the tracer sends', { s
     assert.equal(tag(boom!, 'otel.scope.name'), 'ekosis-otlp-traces');
     const services = await (await fetch(`${jaeger.queryUrl}/api/services`)).json() as { data: string[] };
     assert.deepEqual([...services.data].sort(), ['billing-0', 'tracker-0']);
+  });
+
+  const spanApiTest = "span API: a handler's attribute, event and nested withSpan children, with their parents";
+  test(spanApiTest, { timeout: 120_000 }, async (t) => {
+    const jaeger = await startJaeger({ t });
+    const middlewareManager = new MiddlewareManager();
+    const tracing = initiateOtlpTracing({
+      appName: 'tracker',
+      instance: '0',
+      endpoint: jaeger.tracesUrl,
+      scheduledDelayMillis: 50,
+      handlerSpans: true,
+      middlewareManager,
+      bufferedMiddlewareManager: new BufferedMiddlewareManager(),
+    });
+    const host = new EcoHost({ middlewareManager });
+    host.endpoint('tracker.log_request', annotatedHandler);
+    const key = { trace_id: randomUUID(), span_id: randomBytes(8).toString('hex') };
+    await host.request({ route_key: 'tracker.log_request', span_key: key, data: {} });
+    await tracing.shutdown();
+    assert.equal(tracing.tracer.stats().exported, 3);
+
+    const tr = await jaeger.waitForTrace(hex(key.trace_id), 3, { timeoutMs: 15_000 });
+    assert.deepEqual(tree(tr), [
+      'tracker-0 tracker.log_request server OK',
+      '  tracker-0 order.save internal UNSET',
+      '    tracker-0 db.insert client ERROR',
+    ]);
+    const byName = new Map(tr.spans.map((s) => [s.operationName, s]));
+    const request = byName.get('tracker.log_request')!;
+    const save = byName.get('order.save')!;
+    const insert = byName.get('db.insert')!;
+    assert.equal(parentOf(request), key.span_id, 'the request span under the caller');
+    assert.equal(parentOf(save), request.spanID);
+    assert.equal(parentOf(insert), save.spanID);
+    assert.equal(tag(request, 'user.id'), 42);
+    assert.equal(request.logs?.[0]?.fields.find((f) => f.key === 'event')?.value, 'validated');
+    assert.equal(tag(save, 'order.items'), 3);
+    assert.equal(tag(insert, 'otel.status_description'), 'Error: connection reset');
+    assert.equal(insert.logs?.[0]?.fields.find((f) => f.key === 'exception.message')?.value, 'connection reset');
   });
 });
