@@ -231,7 +231,9 @@ test('503 with Retry-After: 1 then 200: delivered once, one retry, the server-gi
       assert.equal(s.bytesSent, rcv.requests[0]!.raw.length * 2);
       addsUp(s);
       await mw.shutdown();
-      assert.deepEqual(lines, [], 'a retry that succeeds is not worth a warning');
+      // The first failure is said at once, with its cause (a retry may never come if the process exits).
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: HTTP 503; retrying \(up to 2 more attempts\)$/);
     },
   );
 });
@@ -291,7 +293,8 @@ test('429 then 200: retried with backoff, delivered once', async () => {
       assert.deepEqual(counts(s), { ended: 3, exported: 3, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
       assert.equal(s.retries, 1);
       await mw.shutdown();
-      assert.deepEqual(lines, []);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0]!, /: HTTP 429; retrying \(up to 2 more attempts\)$/);
     },
   );
 });
@@ -411,12 +414,14 @@ test('connection refused: failed after maxAttempts, one warning for many batches
   assert.deepEqual(counts(s), { ended: 16, exported: 0, dropped: 0, rejected: 0, failed: 16, queued: 0, inFlight: 0 });
   assert.equal(s.retries, 4 * (FAST_RETRY.maxAttempts - 1), 'every batch re-sent maxAttempts - 1 times');
   assert.ok(took < 5000, `gave up in ${took.toFixed(0)} ms`);
-  assert.equal(lines.length, 1, `rate-limited: ${lines.join('\n')}`);
-  assert.match(lines[0]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 3 attempts; 4 spans failed/);
+  // The first failure at once, with its cause; then the first batch given up; the rest rate-limited.
+  assert.equal(lines.length, 2, `rate-limited: ${lines.join('\n')}`);
+  assert.match(lines[0]!, /http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying \(up to 2 more attempts\)$/);
+  assert.match(lines[1]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 3 attempts; 4 spans failed/);
   await mw.shutdown();
   // Shutdown says, once, what the rate limit held back.
-  assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /export-failed: 3 more like it, costing 12 spans/);
+  assert.equal(lines.length, 3);
+  assert.equal(lines[2]!, '[ekosis-otlp-traces] not reported individually: export-retrying: 3 more like it; export-failed: 3 more like it, costing 12 spans');
 });
 
 test('hang: a request that never gets an answer times out, is retried like a network error, then fails', async () => {
@@ -434,8 +439,9 @@ test('hang: a request that never gets an answer times out, is retried like a net
       const s = mw.stats();
       assert.deepEqual(counts(s), { ended: 3, exported: 0, dropped: 0, rejected: 0, failed: 3, queued: 0, inFlight: 0 });
       assert.equal(s.retries, 1);
-      assert.equal(lines.length, 1);
-      assert.match(lines[0]!, /timeout \(no answer within 200 ms\) after 2 attempts; 3 spans failed/);
+      assert.equal(lines.length, 2, lines.join('\n'));
+      assert.match(lines[0]!, /: timeout \(no answer within 200 ms\); retrying \(up to 1 more attempt\)$/);
+      assert.match(lines[1]!, /timeout \(no answer within 200 ms\) after 2 attempts; 3 spans failed/);
       await mw.shutdown();
     },
   );
@@ -621,4 +627,109 @@ test('body buffers reused across batches: every payload intact, recorded copies 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 13): time bounds, Retry-After, accounting, diagnostics
+
+/** Resolves with the value, or 'timeout' after ms (the timer never outlives the race). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const r = await Promise.race([p, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)))]);
+  clearTimeout(timer);
+  return r;
+}
+
+test('Retry-After that is negative is ignored: the backoff applies instead of an immediate retry', async () => {
+  await withReceiver(
+    ({ req }) => (req.attempt === 1 ? { status: 503, headers: { 'retry-after': '-5' } } : { status: 200, body: '{}' }),
+    async (rcv) => {
+      // A backoff of 400 ms: its jittered wait is 200-400 ms; an honoured "-5" would be 0 ms.
+      const { mw } = tracer(rcv.url, { retry: { ...FAST_RETRY, initialBackoffMillis: 400, maxBackoffMillis: 400 } });
+      await requests(mw, 1);
+      await mw.forceFlush();
+      assert.equal(rcv.requests.length, 2);
+      const gap = rcv.requests[1]!.at - rcv.requests[0]!.at;
+      assert.ok(gap >= 190 && gap < 3000, `waited ${gap.toFixed(0)} ms after Retry-After: -5`);
+      assert.equal(mw.stats().exported, 1);
+      await mw.shutdown();
+    },
+  );
+});
+
+test('one time budget per batch across 413 splits and retries: a 413-then-503 collector gives up in time', async () => {
+  await withReceiver(
+    ({ req }) => (req.spans.length > 1 ? { status: 413 } : { status: 503 }),
+    async (rcv) => {
+      // Without a budget: 8 single-span payloads × 99 waits of 50 ms = 40 s.
+      const retry = { maxAttempts: 100, initialBackoffMillis: 50, maxBackoffMillis: 50, maxRetryAfterMillis: 50, maxBatchMillis: 600 };
+      const { mw, lines } = tracer(rcv.url, { retry, shutdownTimeoutMillis: 200 });
+      await requests(mw, 8);
+      const t0 = performance.now();
+      const flushed = await within(mw.forceFlush(), 4000);
+      const took = performance.now() - t0;
+      await mw.shutdown();
+      assert.notEqual(flushed, 'timeout', 'the batch gave up within its budget');
+      assert.ok(took >= 500 && took < 2500, `one batch took ${took.toFixed(0)} ms for a 600 ms budget`);
+      const s = mw.stats();
+      assert.deepEqual(counts(s), { ended: 8, exported: 0, dropped: 0, rejected: 0, failed: 8, queued: 0, inFlight: 0 });
+      assert.ok(lines.some((l) => /HTTP 503 after \d+ attempts, the batch's 600 ms budget spent; 1 spans failed/.test(l)), lines.join('\n'));
+    },
+  );
+});
+
+test("shutdown(deadline) resolves by the deadline even when a custom exporter's shutdown never settles", async () => {
+  const lines: string[] = [];
+  const exported: number[] = [];
+  const mw = new OtlpTracingMiddleware({
+    serviceName: 'tracker-0',
+    shutdownTimeoutMillis: 300,
+    logger: (m: string) => void lines.push(m),
+    exporter: {
+      export: async (batch) => {
+        exported.push(batch.spans.length);
+        return { exported: batch.spans.length, rejected: 0, failed: 0 };
+      },
+      shutdown: () => new Promise<void>(() => undefined),
+    },
+  });
+  await requests(mw, 2);
+  const t0 = performance.now();
+  const done = await within(mw.shutdown(), 3000);
+  const took = performance.now() - t0;
+  assert.notEqual(done, 'timeout', 'shutdown resolved');
+  assert.ok(took < 300 + 300, `shutdown took ${took.toFixed(0)} ms for a 300 ms deadline`);
+  assert.deepEqual(exported, [2]);
+  assert.deepEqual(counts(mw.stats()), { ended: 2, exported: 2, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+  assert.deepEqual(lines, []);
+});
+
+test('bytesSent counts only the bodies of requests that got a response', async () => {
+  await withReceiver(
+    ({ req }) => (req.attempt === 1 ? { hang: true } : { status: 200, body: '{}' }),
+    async (rcv) => {
+      const { mw } = tracer(rcv.url, { timeoutMillis: 200 });
+      await requests(mw, 3);
+      await mw.forceFlush();
+      assert.equal(rcv.requests.length, 2, 'a timed-out attempt, then an answered one');
+      const s = mw.stats();
+      assert.equal(s.exported, 3);
+      assert.equal(s.retries, 1);
+      assert.equal(s.bytesSent, rcv.requests[1]!.raw.length, 'the unanswered body is not counted');
+      await mw.shutdown();
+    },
+  );
+});
+
+test('the first failed attempt is logged at once with its cause, long before the last attempt', async () => {
+  const port = await refusedPort();
+  const slow = { maxAttempts: 5, initialBackoffMillis: 5000, maxBackoffMillis: 5000, maxRetryAfterMillis: 5000 };
+  const { mw, lines } = tracer(`http://127.0.0.1:${port}/v1/traces`, { retry: slow, shutdownTimeoutMillis: 100 });
+  await requests(mw, 2);
+  void mw.forceFlush();
+  for (let i = 0; i < 100 && lines.length === 0; i++) await sleep(10);
+  assert.equal(lines.length, 1, 'said within 1 s, while the batch waits out a 2.5-5 s backoff');
+  assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying \(up to 4 more attempts\)$/);
+  await mw.shutdown();
+  assert.deepEqual(counts(mw.stats()), { ended: 2, exported: 0, dropped: 0, rejected: 0, failed: 2, queued: 0, inFlight: 0 });
 });
