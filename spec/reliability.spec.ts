@@ -344,7 +344,8 @@ for (const sc of scenarios) {
 
       // Diagnostics: few lines, each saying what happened and what it cost; no secrets anywhere.
       assert.ok(lines.length <= 4, `rate-limited diagnostics:\n${lines.join('\n')}`);
-      for (const l of lines) assert.match(l, /^\[ekosis-otlp-traces\] .*\d+ spans?/, `says how many spans: ${l}`);
+      // (A held-back summary of retries that cost nothing says how many, not spans.)
+      for (const l of lines) assert.match(l, /^\[ekosis-otlp-traces\] .*(\d+ spans?|: \d+ more like it$)/, `says how many spans: ${l}`);
       noSecrets(lines.join('\n'), sc.name);
       noSecrets(JSON.stringify(s), sc.name);
       allLines.push(...lines);
@@ -443,6 +444,10 @@ test('timers never keep the process alive: without shutdown the process exits, f
     // Endpoint down: a flush holds the process a bounded time (3 s), then it exits.
     assert.equal(dead.out.stats.exported, 0);
     assert.ok(dead.out.aliveMs < 6000, `alive ${dead.out.aliveMs.toFixed(0)} ms with the endpoint down`);
+    // ... and it said why before it went: the cause at the first failed attempt, the loss at exit.
+    assert.match(dead.out.lines[0], /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying/);
+    assert.match(dead.out.lines.at(-1), /process exiting with 0 spans still queued \(dropped\) and 1 spans in flight \(counted as failed\)/);
+    assert.deepEqual([dead.out.stats.failed, dead.out.stats.inFlight], [1, 0]);
     figures.push({ scenario: 'no shutdown: exit', upAliveMs: Math.round(up.out.aliveMs), downAliveMs: Math.round(dead.out.aliveMs), delivered: up.out.stats.exported });
     t.diagnostic(JSON.stringify(figures.at(-1)));
   } finally {
@@ -450,7 +455,28 @@ test('timers never keep the process alive: without shutdown the process exits, f
   }
 });
 
-test('diagnostics: a dead endpoint for ~3 s with many batches gives 1-3 lines that account for every lost span', async (t) => {
+test('a silent collector: the request in flight does not keep the process alive, and the lost span is reported', async (t) => {
+  const rcv = await FakeReceiver.start(() => ({ hang: true }));
+  try {
+    // A 10 s request timeout: the process must not wait for it (the flush hold is 3 s).
+    const r = await child(['no-shutdown', rcv.url, '10000'], 20_000);
+    assert.equal(r.killed, false, 'exited on its own');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(rcv.requests.length, 1);
+    assert.ok(r.out.aliveMs < 6000, `alive ${r.out.aliveMs.toFixed(0)} ms with a request hanging`);
+    assert.deepEqual(r.out.lines, [
+      '[ekosis-otlp-traces] process exiting with 0 spans still queued (dropped) and 1 spans in flight (counted as failed)',
+    ]);
+    assert.deepEqual([r.out.stats.failed, r.out.stats.inFlight], [1, 0]);
+    addsUp(r.out.stats, 'child');
+    figures.push({ scenario: 'silent collector: exit', aliveMs: Math.round(r.out.aliveMs) });
+    t.diagnostic(JSON.stringify(figures.at(-1)));
+  } finally {
+    await rcv.close();
+  }
+});
+
+test('diagnostics: a dead endpoint for ~3 s with many batches gives 2-4 lines (the cause at once) that account for every lost span', async (t) => {
   const port = await refusedPort();
   const lines: string[] = [];
   const mw = new OtlpTracingMiddleware({
@@ -474,8 +500,10 @@ test('diagnostics: a dead endpoint for ~3 s with many batches gives 1-3 lines th
   addsUp(s, 'diagnostics');
   assert.equal(s.ended, n);
   assert.ok(s.failed > 500, `many batches failed: ${JSON.stringify(s)}`);
-  assert.ok(lines.length >= 1 && lines.length <= 3, `diagnostics:\n${lines.join('\n')}`);
-  assert.match(lines[0]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 2 attempts; 50 spans failed/);
+  assert.ok(lines.length >= 2 && lines.length <= 4, `diagnostics:\n${lines.join('\n')}`);
+  // The cause at the first failed attempt, then the first batch given up.
+  assert.match(lines[0]!, /http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying 50 spans \(up to 1 more attempt\)$/);
+  assert.match(lines[1]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 2 attempts; 50 spans failed/);
   // The lines account for every span lost: first reports plus the held-back summary.
   let reported = 0;
   for (const l of lines) {

@@ -127,7 +127,7 @@ export class HttpExporter implements SpanExporter {
       if (attempts === 1) {
         // Said at once, so a short-lived process learns why even if it exits before the last attempt.
         const more = retry.maxAttempts - 1;
-        const message = `${this.#where}: ${problem}; retrying (up to ${more} more attempt${more === 1 ? '' : 's'})`;
+        const message = `${this.#where}: ${problem}; retrying ${count} spans (up to ${more} more attempt${more === 1 ? '' : 's'})`;
         this.#warn('export-retrying', message, 0);
       }
       wait ??= backoffMillis(attempts, retry);

@@ -233,7 +233,7 @@ test('503 with Retry-After: 1 then 200: delivered once, one retry, the server-gi
       await mw.shutdown();
       // The first failure is said at once, with its cause (a retry may never come if the process exits).
       assert.equal(lines.length, 1, lines.join('\n'));
-      assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: HTTP 503; retrying \(up to 2 more attempts\)$/);
+      assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: HTTP 503; retrying 4 spans \(up to 2 more attempts\)$/);
     },
   );
 });
@@ -294,7 +294,7 @@ test('429 then 200: retried with backoff, delivered once', async () => {
       assert.equal(s.retries, 1);
       await mw.shutdown();
       assert.equal(lines.length, 1, lines.join('\n'));
-      assert.match(lines[0]!, /: HTTP 429; retrying \(up to 2 more attempts\)$/);
+      assert.match(lines[0]!, /: HTTP 429; retrying 3 spans \(up to 2 more attempts\)$/);
     },
   );
 });
@@ -416,7 +416,7 @@ test('connection refused: failed after maxAttempts, one warning for many batches
   assert.ok(took < 5000, `gave up in ${took.toFixed(0)} ms`);
   // The first failure at once, with its cause; then the first batch given up; the rest rate-limited.
   assert.equal(lines.length, 2, `rate-limited: ${lines.join('\n')}`);
-  assert.match(lines[0]!, /http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying \(up to 2 more attempts\)$/);
+  assert.match(lines[0]!, /http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying 4 spans \(up to 2 more attempts\)$/);
   assert.match(lines[1]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 3 attempts; 4 spans failed/);
   await mw.shutdown();
   // Shutdown says, once, what the rate limit held back.
@@ -440,7 +440,7 @@ test('hang: a request that never gets an answer times out, is retried like a net
       assert.deepEqual(counts(s), { ended: 3, exported: 0, dropped: 0, rejected: 0, failed: 3, queued: 0, inFlight: 0 });
       assert.equal(s.retries, 1);
       assert.equal(lines.length, 2, lines.join('\n'));
-      assert.match(lines[0]!, /: timeout \(no answer within 200 ms\); retrying \(up to 1 more attempt\)$/);
+      assert.match(lines[0]!, /: timeout \(no answer within 200 ms\); retrying 3 spans \(up to 1 more attempt\)$/);
       assert.match(lines[1]!, /timeout \(no answer within 200 ms\) after 2 attempts; 3 spans failed/);
       await mw.shutdown();
     },
@@ -729,7 +729,7 @@ test('the first failed attempt is logged at once with its cause, long before the
   void mw.forceFlush();
   for (let i = 0; i < 100 && lines.length === 0; i++) await sleep(10);
   assert.equal(lines.length, 1, 'said within 1 s, while the batch waits out a 2.5-5 s backoff');
-  assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying \(up to 4 more attempts\)$/);
+  assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying 2 spans \(up to 4 more attempts\)$/);
   await mw.shutdown();
   assert.deepEqual(counts(mw.stats()), { ended: 2, exported: 0, dropped: 0, rejected: 0, failed: 2, queued: 0, inFlight: 0 });
 });

@@ -4,7 +4,8 @@
 // and so process exit can be observed. Prints one JSON line on stdout.
 //   memory-down  <endpoint> <n>  n requests while the endpoint refuses connections (default limits)
 //   huge-body    <endpoint> <n>  n batches, each answered by a 50 MB response body
-//   no-shutdown  <endpoint>      one request, no shutdown: the process must exit on its own
+//   no-shutdown  <endpoint> [timeoutMillis]  one request, no shutdown: the process must exit on
+//                                its own; prints the stats and every diagnostic line at exit
 import { OtlpTracingMiddleware, type RequestDTO } from '../../lib/index.ts';
 
 const [mode, endpoint, nArg] = process.argv.slice(2) as [string, string, string | undefined];
@@ -97,10 +98,13 @@ async function hugeBody(): Promise<void> {
 }
 
 function noShutdown(): void {
-  const mw = new OtlpTracingMiddleware({ endpoint, logger: () => undefined, timeoutMillis: 2000 });
+  const lines: string[] = [];
+  const timeoutMillis = Number(nArg ?? 2000);
+  const mw = new OtlpTracingMiddleware({ endpoint, logger: (m: string) => void lines.push(m), timeoutMillis });
   const started = performance.now();
+  // Registered after the tracer's own exit handler, so it sees what that one reports.
   process.on('exit', () => {
-    process.stdout.write(JSON.stringify({ stats: mw.stats(), aliveMs: performance.now() - started }) + '\n');
+    process.stdout.write(JSON.stringify({ stats: mw.stats(), aliveMs: performance.now() - started, lines }) + '\n');
   });
   void one(mw, 1);
   // No shutdown, no forceFlush: the batch timer is unref'd, so only beforeExit sends the span.

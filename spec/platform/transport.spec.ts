@@ -12,6 +12,8 @@ interface Raw {
   port: number;
   requests: string[];
   connections: number;
+  /** Closes every open connection from the server side; the server keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -56,6 +58,9 @@ async function rawServer(answer: (i: number) => string | Buffer | null, pieces =
     requests,
     get connections() {
       return connections;
+    },
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
     },
     close: () =>
       new Promise<void>((r) => {
@@ -163,13 +168,98 @@ test('garbage instead of HTTP is a network error; a silent server a timeout', as
 test('an idle socket the server closed is not reused', async () => {
   const srv = await rawServer(() => OK);
   const t = new HttpTransport();
-  await send(t, srv.port);
-  await srv.close(); // destroys the kept-alive socket server-side
-  const again = await rawServer(() => OK);
-  // same transport, new server on another port: works, and nothing leaks into it
-  assert.equal((await send(t, again.port)).status, 200);
+  assert.equal((await send(t, srv.port)).status, 200);
+  srv.dropConnections(); // the server closes the kept-alive socket, as at its keep-alive timeout
+  await new Promise((r) => setTimeout(r, 50));
+  // Same origin: the closed socket is not taken again, a new connection carries the request.
+  assert.equal((await send(t, srv.port)).status, 200);
+  assert.equal(srv.requests.length, 2);
+  assert.equal(srv.connections, 2);
   t.close();
-  await again.close();
+  await srv.close();
+});
+
+test('a reused socket closed before any byte of the answer: retried once at once on a fresh connection', async () => {
+  // Request 1 meets a server that closes the kept-alive socket as it arrives (a keep-alive race);
+  // request 2 meets that twice: the retry on a fresh connection is closed too, and that one counts.
+  const answers = [OK, null, OK, null, null];
+  const srv = await rawServer((i) => answers[i]!);
+  const t = new HttpTransport();
+  assert.equal((await send(t, srv.port)).status, 200);
+  const t0 = performance.now();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body: '{}' });
+  assert.ok(performance.now() - t0 < 500, 'retried at once');
+  assert.deepEqual([srv.requests.length, srv.connections], [3, 2]);
+  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network');
+  assert.deepEqual([srv.requests.length, srv.connections], [5, 3], 'one retry, not more');
+  t.close();
+  await srv.close();
+});
+
+test('a hostile collector: endless 100 Continue stops at one overall cap per request, quickly', async () => {
+  // 100 Continue heads, 64 KB at a time, for as long as the client reads.
+  const continues = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'.repeat(2700));
+  let written = 0;
+  const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.once('data', () => {
+      const pump = (): void => {
+        while (!sock.destroyed && sock.write(continues)) written += continues.length;
+        if (!sock.destroyed) sock.once('drain', pump);
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const t = new HttpTransport();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await assert.rejects(send(t, port, '{}', 5000), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /too large/.test(e.message));
+  const took = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  assert.ok(took < 1000, `gave up after ${took.toFixed(0)} ms`);
+  assert.ok((cpu.user + cpu.system) / 1000 < 1000, `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`);
+  t.close();
+  await new Promise((r) => server.close(r));
+  assert.ok(written < 64 * 1024 * 1024, `the server wrote ${written} bytes before the client left`);
+});
+
+test('strict framing (RFC 9112): a malformed answer fails the request and its socket is never reused', async () => {
+  const malformed: [string, string][] = [
+    ['conflicting Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'],
+    ['a Content-Length list that disagrees', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}'],
+    ['Transfer-Encoding with Content-Length', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
+    ['a final coding other than chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
+    ['chunk data without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n'],
+    ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
+    ['a four-digit status', 'HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}'],
+    ['a two-digit status', 'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\n{}'],
+  ];
+  for (const [what, answer] of malformed) {
+    const srv = await rawServer((i) => (i === 0 ? answer : OK));
+    const t = new HttpTransport();
+    await assert.rejects(send(t, srv.port, '{}', 1000), (e: unknown) => e instanceof TransportError && e.kind === 'network', what);
+    assert.equal((await send(t, srv.port)).status, 200, what);
+    assert.equal(srv.connections, 2, `${what}: the socket is not reused`);
+    t.close();
+    await srv.close();
+  }
+});
+
+test('a well-formed answer in many small packets parses to the same result (chunked, trailers, 1xx)', async () => {
+  const body = '{"partialSuccess":{"rejectedSpans":"1"}}';
+  const answer =
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'.replace('gzip, ', '') +
+    `5;ext=1\r\n${body.slice(0, 5)}\r\n${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n0\r\nX-Trailer: y\r\n\r\n`;
+  const srv = await rawServer(() => answer, 40);
+  const t = new HttpTransport();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.equal(srv.connections, 1, 'a complete answer with trailers leaves the socket reusable');
+  t.close();
+  await srv.close();
 });
 
 test('abort: rejects at once as aborted', async () => {
@@ -228,12 +318,15 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
       script,
       `import { HttpTransport } from ${JSON.stringify(new URL('../../lib/platform/node/transport.ts', import.meta.url).pathname)};
 const t = new HttpTransport();
+// Sockets never hold the process open (the batcher's flush hold does that): this script holds it.
+const hold = setInterval(() => {}, 1000);
 const out = [];
 for (const host of ['127.0.0.1', 'localhost', 'localhost']) {
   const r = await t.send({ url: new URL('https://' + host + ':${port}/v1/traces'), body: Buffer.alloc(100000, 120), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
   out.push(r.status + ' ' + r.body);
 }
 t.close();
+clearInterval(hold);
 console.log(JSON.stringify(out));`,
     );
     const stdout = await new Promise<string>((resolve, reject) =>
