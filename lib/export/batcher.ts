@@ -211,7 +211,8 @@ export class BatchProcessor implements Batcher {
     this.#failed += stuck;
     this.#running.clear();
     if (left + stuck) {
-      const message = `${why} with ${left} spans still queued (dropped) and ${stuck} spans in flight (counted as failed)`;
+      const message =
+        `${why} with ${left} spans still queued (dropped) and ${stuck} spans in flight (counted as failed)`;
       this.#diagnostics.warn('shutdown', message, left + stuck);
     }
     this.#wake(Infinity);

@@ -112,7 +112,8 @@ export class HttpExporter implements SpanExporter {
         }
         if (status === 413 && count > 1) return await this.#split(delivery, spans);
         if (!RETRYABLE_STATUSES.includes(status)) {
-          const message = `${this.#where}: HTTP ${status}${oneLineTail(response.body)}; ${count} spans rejected (not retried)`;
+          const answer = `HTTP ${status}${oneLineTail(response.body)}`;
+          const message = `${this.#where}: ${answer}; ${count} spans rejected (not retried)`;
           this.#warn(`http-${status}`, message, count);
           return exportResult(0, count, 0);
         }
@@ -127,7 +128,8 @@ export class HttpExporter implements SpanExporter {
       if (attempts === 1) {
         // Said at once, so a short-lived process learns why even if it exits before the last attempt.
         const more = retry.maxAttempts - 1;
-        const message = `${this.#where}: ${problem}; retrying ${count} spans (up to ${more} more attempt${more === 1 ? '' : 's'})`;
+        const attemptsLeft = `up to ${more} more attempt${more === 1 ? '' : 's'}`;
+        const message = `${this.#where}: ${problem}; retrying ${count} spans (${attemptsLeft})`;
         this.#warn('export-retrying', message, 0);
       }
       wait ??= backoffMillis(attempts, retry);
@@ -140,7 +142,8 @@ export class HttpExporter implements SpanExporter {
     if (!signal.aborted) {
       const tries = `${attempts} attempt${attempts === 1 ? '' : 's'}`;
       const why = outOfTime ? `${tries}, the batch's ${retry.maxBatchMillis} ms budget spent` : tries;
-      this.#warn('export-failed', `could not deliver to ${this.#where}: ${problem} after ${why}; ${count} spans failed`, count);
+      const message = `could not deliver to ${this.#where}: ${problem} after ${why}; ${count} spans failed`;
+      this.#warn('export-failed', message, count);
     }
     return exportResult(0, 0, count);
   }
@@ -160,7 +163,12 @@ export class HttpExporter implements SpanExporter {
 
   /** rejectedSpans of a partialSuccess answer (0 when absent or unreadable); logs errorMessage. */
   #partiallyRejected(body: string, count: number): number {
-    type Partial = { rejectedSpans?: unknown; rejected_spans?: unknown; errorMessage?: unknown; error_message?: unknown };
+    type Partial = {
+      rejectedSpans?: unknown;
+      rejected_spans?: unknown;
+      errorMessage?: unknown;
+      error_message?: unknown;
+    };
     let partial: Partial | undefined;
     try {
       const doc = JSON.parse(body) as { partialSuccess?: Partial; partial_success?: Partial };
@@ -173,8 +181,8 @@ export class HttpExporter implements SpanExporter {
     const rejected = raw > 0 && raw < Infinity ? Math.min(count, raw) : 0;
     const message = partial?.errorMessage ?? partial?.error_message;
     if (rejected || message) {
-      const text = `${this.#where} accepted ${count} spans partially: ${rejected} spans rejected${oneLineTail(message)}`;
-      this.#warn('partial-success', text, rejected);
+      const text = `${this.#where} accepted ${count} spans partially: ${rejected} spans rejected`;
+      this.#warn('partial-success', text + oneLineTail(message), rejected);
     }
     return rejected;
   }

@@ -110,7 +110,9 @@ export class ResponseReader {
         }
         case 'chunk-size': {
           const eol = this.#lineEnd();
-          if (eol < 0) return this.#length - this.#pos > MAX_CHUNK_LINE ? 'bad chunk framing: no chunk size' : undefined;
+          if (eol < 0) {
+            return this.#length - this.#pos > MAX_CHUNK_LINE ? 'bad chunk framing: no chunk size' : undefined;
+          }
           const match = CHUNK_SIZE.exec(this.#data.toString('latin1', this.#pos, eol));
           if (!match) return 'bad chunk framing: not a chunk size';
           this.#remaining = parseInt(match[1]!, 16);
@@ -130,7 +132,9 @@ export class ResponseReader {
         }
         case 'chunk-crlf': {
           if (this.#length - this.#pos < 2) return undefined;
-          if (this.#data[this.#pos] !== CR || this.#data[this.#pos + 1] !== LF) return 'bad chunk framing: no CRLF after chunk data';
+          if (this.#data[this.#pos] !== CR || this.#data[this.#pos + 1] !== LF) {
+            return 'bad chunk framing: no CRLF after chunk data';
+          }
           this.#pos += 2;
           this.#phase = 'chunk-size';
           break;
@@ -168,7 +172,8 @@ export class ResponseReader {
 
   /** Reads a head: 'next' when it set the phase, else the outcome. */
   #readHead(): Answer | string | undefined | 'next' {
-    const end = this.#data.subarray(0, this.#length).indexOf('\r\n\r\n', Math.max(this.#pos, this.#headScan - 3), 'latin1');
+    const from = Math.max(this.#pos, this.#headScan - 3); // (the end may straddle two packets)
+    const end = this.#data.subarray(0, this.#length).indexOf('\r\n\r\n', from, 'latin1');
     if (end < 0) {
       this.#headScan = this.#length;
       return this.#length - this.#pos > MAX_HEAD_BYTES ? 'response head too large' : undefined;
@@ -205,12 +210,16 @@ export class ResponseReader {
     if (transferEncoding) {
       if (contentLength) return 'invalid response: Transfer-Encoding with Content-Length';
       const codings = transferEncoding.map((c) => c.trim().toLowerCase()).filter((c) => c !== '');
-      if (codings.at(-1) !== 'chunked') return `invalid response: final transfer coding is not chunked (${codings.join(', ')})`;
+      if (codings.at(-1) !== 'chunked') {
+        return `invalid response: final transfer coding is not chunked (${codings.join(', ')})`;
+      }
       this.#phase = 'chunk-size';
     } else if (contentLength) {
       const values = new Set(contentLength.map((v) => v.trim()));
       const [only] = values;
-      if (values.size !== 1 || !/^\d{1,15}$/.test(only!)) return `invalid response: conflicting Content-Length (${[...values].join(', ')})`;
+      if (values.size !== 1 || !/^\d{1,15}$/.test(only!)) {
+        return `invalid response: conflicting Content-Length (${[...values].join(', ')})`;
+      }
       this.#remaining = Number(only);
       this.#phase = 'length';
     } else {
@@ -222,6 +231,7 @@ export class ResponseReader {
 
   #answer(clean: boolean): Answer {
     const body = this.#body.length === 1 ? this.#body[0]! : Buffer.concat(this.#body);
-    return { res: { status: this.#status, retryAfter: this.#retryAfter, body: body.toString() }, reuse: clean && this.#reuse };
+    const res: TransportResponse = { status: this.#status, retryAfter: this.#retryAfter, body: body.toString() };
+    return { res, reuse: clean && this.#reuse };
   }
 }

@@ -11,7 +11,16 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import zlib from 'node:zlib';
-import { TransportError, describe, timeoutMessage, unrefTimer, type SendRequest, type Transport, type TransportErrorKind, type TransportResponse } from '../transport.js';
+import {
+  TransportError,
+  describe,
+  timeoutMessage,
+  unrefTimer,
+  type SendRequest,
+  type Transport,
+  type TransportErrorKind,
+  type TransportResponse,
+} from '../transport.js';
 import { ResponseReader, type Answer } from './response-reader.js';
 
 const IDLE_MS = 4000;
@@ -74,7 +83,8 @@ export class HttpTransport implements Transport {
   send(req: SendRequest): Promise<TransportResponse> {
     const { url, body, signal } = req;
     if (signal.aborted) return Promise.reject(new TransportError('aborted', 'aborted at shutdown'));
-    let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: ${body.byteLength}\r\n`;
+    let head = `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+    head += `Content-Length: ${body.byteLength}\r\n`;
     for (const name in req.headers) head += `${name}: ${req.headers[name]}\r\n`;
     head += '\r\n';
 
