@@ -34,8 +34,9 @@ export class ResponseReader {
   #length = 0;
   /** Where parsing resumes. */
   #pos = 0;
-  /** Where the search for the end of the head resumes. */
+  /** Where the search for the end of the head, or of a line, resumes. */
   #headScan = 0;
+  #lineScan = 0;
   #phase: Phase = 'head';
   #status = 0;
   #retryAfter: string | null = null;
@@ -157,9 +158,12 @@ export class ResponseReader {
     }
   }
 
-  /** Index of the CRLF ending the line at #pos, or -1. */
+  /** Index of the CRLF ending the line at #pos, or -1 (then the next search resumes at the end). */
   #lineEnd(): number {
-    return this.#data.subarray(0, this.#length).indexOf('\r\n', this.#pos, 'latin1');
+    const from = Math.max(this.#pos, this.#lineScan - 1); // (a CRLF may straddle two packets)
+    const eol = this.#data.subarray(0, this.#length).indexOf('\r\n', from, 'latin1');
+    this.#lineScan = eol < 0 ? this.#length : 0;
+    return eol;
   }
 
   /** Keeps body bytes up to the cap. */
