@@ -16,10 +16,15 @@ function read(text: string | Buffer, size: number): Answer | string | undefined 
   return reader.end();
 }
 
+const OK = 'HTTP/1.1 200 OK\r\n';
 const body = '{"partialSuccess":{"rejectedSpans":"3","errorMessage":"quota"}}';
 const wellFormed: [string, string, boolean][] = [
   ['Content-Length', `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`, true],
-  ['a Content-Length list that agrees', `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}, ${body.length}\r\n\r\n${body}`, true],
+  [
+    'a Content-Length list that agrees',
+    `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}, ${body.length}\r\n\r\n${body}`,
+    true,
+  ],
   [
     'chunked with an extension and trailers, after two 1xx',
     'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n' +
@@ -34,7 +39,8 @@ const wellFormed: [string, string, boolean][] = [
 test('a well-formed answer reads the same whatever the packet size, 1 byte included', () => {
   for (const [what, text, reuse] of wellFormed) {
     for (const size of [1, 2, 3, 7, 64, 100_000]) {
-      assert.deepEqual(read(text, size), { res: { status: 200, retryAfter: null, body }, reuse }, `${what}, packets of ${size}`);
+      const expected = { res: { status: 200, retryAfter: null, body }, reuse };
+      assert.deepEqual(read(text, size), expected, `${what}, packets of ${size}`);
     }
   }
 });
@@ -65,8 +71,8 @@ test('strict: ambiguous length, bad framing or a bad status line are errors', ()
   const errors: [string, RegExp][] = [
     ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}', /conflicting Content-Length \(2, 3\)/],
     ['HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\n{}', /conflicting Content-Length \(-2\)/],
-    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n', /Transfer-Encoding with Content-Length/],
-    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n', /final transfer coding is not chunked \(chunked, gzip\)/],
+    [`${OK}Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n`, /Transfer-Encoding with Content-Length/],
+    [`${OK}Transfer-Encoding: chunked, gzip\r\n\r\n`, /final transfer coding is not chunked \(chunked, gzip\)/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX', /no CRLF after chunk data/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\n{}\r\n', /not a chunk size/],
     ['HTTP/1.1 2000 OK\r\n\r\n', /invalid status line: "HTTP\/1\.1 2000 OK"/],
@@ -75,7 +81,9 @@ test('strict: ambiguous length, bad framing or a bad status line are errors', ()
     ['SSH-2.0-OpenSSH\r\n\r\n', /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/],
   ];
   for (const [text, error] of errors) {
-    for (const size of [1, 4096]) assert.match(String(read(text, size)), error, `${JSON.stringify(text)} in packets of ${size}`);
+    for (const size of [1, 4096]) {
+      assert.match(String(read(text, size)), error, `${JSON.stringify(text)} in packets of ${size}`);
+    }
   }
 });
 

@@ -215,7 +215,10 @@ test('a hostile collector: endless 100 Continue stops at one overall cap per req
   const t = new HttpTransport();
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  await assert.rejects(send(t, port, '{}', 5000), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /too large/.test(e.message));
+  await assert.rejects(
+    send(t, port, '{}', 5000),
+    (e: unknown) => e instanceof TransportError && e.kind === 'network' && /too large/.test(e.message),
+  );
   const took = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   assert.ok(took < 1000, `gave up after ${took.toFixed(0)} ms`);
@@ -226,11 +229,13 @@ test('a hostile collector: endless 100 Continue stops at one overall cap per req
 });
 
 test('strict framing (RFC 9112): a malformed answer fails the request and its socket is never reused', async () => {
+  const OK_HEAD = 'HTTP/1.1 200 OK\r\n';
+  const CHUNKS = '2\r\n{}\r\n0\r\n\r\n';
   const malformed: [string, string][] = [
     ['conflicting Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'],
     ['a Content-Length list that disagrees', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}'],
-    ['Transfer-Encoding with Content-Length', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
-    ['a final coding other than chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n'],
+    ['Transfer-Encoding with Content-Length', `${OK_HEAD}Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n${CHUNKS}`],
+    ['a final coding other than chunked', `${OK_HEAD}Transfer-Encoding: chunked, gzip\r\n\r\n${CHUNKS}`],
     ['chunk data without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n'],
     ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
     ['a four-digit status', 'HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}'],
@@ -239,7 +244,8 @@ test('strict framing (RFC 9112): a malformed answer fails the request and its so
   for (const [what, answer] of malformed) {
     const srv = await rawServer((i) => (i === 0 ? answer : OK));
     const t = new HttpTransport();
-    await assert.rejects(send(t, srv.port, '{}', 1000), (e: unknown) => e instanceof TransportError && e.kind === 'network', what);
+    const failed = (e: unknown) => e instanceof TransportError && e.kind === 'network';
+    await assert.rejects(send(t, srv.port, '{}', 1000), failed, what);
     assert.equal((await send(t, srv.port)).status, 200, what);
     assert.equal(srv.connections, 2, `${what}: the socket is not reused`);
     t.close();
@@ -252,7 +258,8 @@ test('a well-formed answer in many small packets parses to the same result (chun
   const answer =
     'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\n' +
     'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'.replace('gzip, ', '') +
-    `5;ext=1\r\n${body.slice(0, 5)}\r\n${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n0\r\nX-Trailer: y\r\n\r\n`;
+    `5;ext=1\r\n${body.slice(0, 5)}\r\n${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n` +
+    '0\r\nX-Trailer: y\r\n\r\n';
   const srv = await rawServer(() => answer, 40);
   const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
