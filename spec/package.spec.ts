@@ -76,15 +76,19 @@ function reached(swap: Record<string, string>): Map<string, string> {
 }
 
 describe('runtimes (package.json "browser")', () => {
+  /** "./dist/platform/node/index.js" -> "platform/node/index" */
+  const moduleOf = (file: string): string => file.replace(/^\.\/dist\/(.*)\.js$/, '$1');
   const browser = Object.fromEntries(
-    Object.entries(pkg.browser as Record<string, string>).map(([from, to]) => [from.replace(/^\.\/dist\/(.*)\.js$/, '$1'), to.replace(/^\.\/dist\/(.*)\.js$/, '$1')]),
+    Object.entries(pkg.browser as Record<string, string>).map(([from, to]) => [moduleOf(from), moduleOf(to)]),
   );
 
-  it('one mapping: the Node platform becomes the web one; a browser bundle of the main entry reaches no node: module', () => {
+  it('one mapping, Node platform to web platform: a browser bundle of the main entry reaches no node: module', () => {
     assert.deepEqual(browser, { 'platform/node/index': 'platform/web/index' });
     const names = [...reached(browser).keys()];
     assert.ok(names.includes('platform/web/transport') && names.includes('platform/web/recorder'), names.join());
-    for (const [name, src] of reached(browser)) assert.doesNotMatch(src, /from 'node:|import\('node:/, `${name} imports node:`);
+    for (const [name, src] of reached(browser)) {
+      assert.doesNotMatch(src, /from 'node:|import\('node:/, `${name} imports node:`);
+    }
   });
 
   it('a Node bundle reaches no web module', () => {

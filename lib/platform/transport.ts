@@ -52,16 +52,16 @@ export const timeoutMessage = (ms: number): string => `timeout (no answer within
 export function describe(err: unknown): string {
   // fetch wraps the socket error in `cause`; Node's happy-eyeballs connect gives an AggregateError
   // with an empty message and one error per address tried.
-  type E = { code?: string; cause?: E; message?: string; errors?: E[] };
-  const { code, message, errors } = (err as E).cause ?? (err as E);
-  const msg = message || errors?.[0]?.message || 'network error';
-  return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  type NetworkError = { code?: string; cause?: NetworkError; message?: string; errors?: NetworkError[] };
+  const { code, message, errors } = (err as NetworkError).cause ?? (err as NetworkError);
+  const text = message || errors?.[0]?.message || 'network error';
+  return code && !text.includes(code) ? `${code}: ${text}` : text;
 }
 
 /** A timer that does not hold the process open (Node, Bun: an object; Deno: a number). */
-export function unrefTimer(t: unknown): void {
-  if (typeof t === 'object') (t as { unref?: () => void } | null)?.unref?.();
-  else (globalThis as { Deno?: { unrefTimer?: (id: unknown) => void } }).Deno?.unrefTimer?.(t);
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === 'object') (timer as { unref?: () => void } | null)?.unref?.();
+  else (globalThis as { Deno?: { unrefTimer?: (id: unknown) => void } }).Deno?.unrefTimer?.(timer);
 }
 
 /** Running on Node (or Bun, Deno in Node mode): there is a process to hook beforeExit and exit on. */

@@ -17,7 +17,10 @@ interface Raw {
   close(): Promise<void>;
 }
 
-/** A TCP server: collects each request (head + body by Content-Length), answers with `answer(i)` split into `pieces`. */
+/**
+ * A TCP server: collects each request (head + body by Content-Length), answers with `answer(i)`
+ * split into `pieces`.
+ */
 async function rawServer(answer: (i: number) => string | Buffer | null, pieces = 1): Promise<Raw> {
   const requests: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -88,7 +91,8 @@ test('the request on the wire: one POST with Content-Length, Host, headers, body
   assert.deepEqual(await send(t, srv.port, '{"a":"é"}'), { status: 200, retryAfter: null, body: '{}' });
   assert.equal(
     srv.requests[0],
-    `POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Length: 10\r\ncontent-type: application/json\r\nauthorization: Bearer s\r\n\r\n{"a":"é"}`,
+    `POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Length: 10\r\n` +
+      'content-type: application/json\r\nauthorization: Bearer s\r\n\r\n{"a":"é"}',
   );
   t.close();
   await srv.close();
@@ -106,7 +110,9 @@ test('keep-alive: requests share one connection; Connection: close is honoured',
 
 test('chunked body, split across packets, with partial success inside', async () => {
   const body = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad"}}';
-  const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+  const chunked =
+    `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n` +
+    `${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
   const srv = await rawServer(() => chunked, 7);
   const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
@@ -157,10 +163,12 @@ test('no answer: closed before the status line is a network error; after it, an 
 test('garbage instead of HTTP is a network error; a silent server a timeout', async () => {
   const junk = await rawServer(() => 'SSH-2.0-OpenSSH\r\n\r\n');
   const t = new HttpTransport();
-  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/.test(e.message));
+  const notHttp = /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/;
+  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && notHttp.test(e.message));
   await junk.close();
   const silent = await rawServer(() => '');
-  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout');
+  const timedOut = (e: unknown) => e instanceof TransportError && e.kind === 'timeout';
+  await assert.rejects(send(t, silent.port, '{}', 150), timedOut);
   t.close();
   await silent.close();
 });
@@ -231,10 +239,11 @@ test('a hostile collector: endless 100 Continue stops at one overall cap per req
 test('strict framing (RFC 9112): a malformed answer fails the request and its socket is never reused', async () => {
   const OK_HEAD = 'HTTP/1.1 200 OK\r\n';
   const CHUNKS = '2\r\n{}\r\n0\r\n\r\n';
+  const TE_AND_CL = 'Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n';
   const malformed: [string, string][] = [
     ['conflicting Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'],
     ['a Content-Length list that disagrees', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}'],
-    ['Transfer-Encoding with Content-Length', `${OK_HEAD}Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n${CHUNKS}`],
+    ['Transfer-Encoding and Content-Length', `${OK_HEAD}${TE_AND_CL}${CHUNKS}`],
     ['a final coding other than chunked', `${OK_HEAD}Transfer-Encoding: chunked, gzip\r\n\r\n${CHUNKS}`],
     ['chunk data without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n'],
     ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
@@ -273,7 +282,8 @@ test('abort: rejects at once as aborted', async () => {
   const srv = await rawServer(() => '');
   const t = new HttpTransport();
   const ctl = new AbortController();
-  const p = t.send({ url: new URL(`http://127.0.0.1:${srv.port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
+  const url = new URL(`http://127.0.0.1:${srv.port}/v1/traces`);
+  const p = t.send({ url, body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
   setTimeout(() => ctl.abort(), 30);
   await assert.rejects(p, (e: unknown) => e instanceof TransportError && e.kind === 'aborted');
   t.close();
@@ -309,7 +319,13 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
     // Untrusted here (self-signed): refused, with the reason.
     const t = new HttpTransport();
     await assert.rejects(
-      t.send({ url: new URL(`https://127.0.0.1:${port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal }),
+      t.send({
+        url: new URL(`https://127.0.0.1:${port}/v1/traces`),
+        body: Buffer.from('{}'),
+        headers: {},
+        timeoutMillis: 3000,
+        signal: new AbortController().signal,
+      }),
       (e: unknown) => e instanceof TransportError && e.kind === 'network' && /self-signed/i.test(e.message),
     );
     t.close();
@@ -321,15 +337,18 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
     const dir = mkdtempSync(join(tmpdir(), 'ekosis-tls-'));
     writeFileSync(join(dir, 'ca.pem'), TEST_CERT);
     const script = join(dir, 'send.mts');
+    const TRANSPORT_PATH = new URL('../../lib/platform/node/transport.ts', import.meta.url).pathname;
     writeFileSync(
       script,
-      `import { HttpTransport } from ${JSON.stringify(new URL('../../lib/platform/node/transport.ts', import.meta.url).pathname)};
+      `import { HttpTransport } from ${JSON.stringify(TRANSPORT_PATH)};
 const t = new HttpTransport();
 // Sockets never hold the process open (the batcher's flush hold does that): this script holds it.
 const hold = setInterval(() => {}, 1000);
 const out = [];
 for (const host of ['127.0.0.1', 'localhost', 'localhost']) {
-  const r = await t.send({ url: new URL('https://' + host + ':${port}/v1/traces'), body: Buffer.alloc(100000, 120), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
+  const url = new URL('https://' + host + ':${port}/v1/traces');
+  const body = Buffer.alloc(100000, 120);
+  const r = await t.send({ url, body, headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
   out.push(r.status + ' ' + r.body);
 }
 t.close();
@@ -337,18 +356,22 @@ clearInterval(hold);
 console.log(JSON.stringify(out));`,
     );
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, timeout: 20_000 }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', script],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, timeout: 20_000 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
     );
-    assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), Array(3).fill('200 {"got":100000,"path":"/v1/traces"}'));
+    const statuses = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.deepEqual(statuses, Array(3).fill('200 {"got":100000,"path":"/v1/traces"}'));
   } finally {
     srv.closeAllConnections();
     await new Promise((r) => srv.close(r));
   }
 });
 
-test('fetch transport (browser and worker bundles): status, Retry-After, body, capped body, errors; Web gzip', async () => {
+test('fetch transport (browser and worker bundles): status, Retry-After, body, cap, errors; Web gzip', async () => {
   const big = 'x'.repeat(MAX_RESPONSE_BYTES * 2);
   const answers = [
     OK,
@@ -362,9 +385,12 @@ test('fetch transport (browser and worker bundles): status, Retry-After, body, c
   assert.equal((await send(t, srv.port)).body.length, MAX_RESPONSE_BYTES);
   await srv.close();
   const silent = await rawServer(() => '');
-  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout' && /no answer within 150 ms/.test(e.message));
+  const timedOut = (e: unknown) =>
+    e instanceof TransportError && e.kind === 'timeout' && /no answer within 150 ms/.test(e.message);
+  await assert.rejects(send(t, silent.port, '{}', 150), timedOut);
   await silent.close();
-  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /ECONNREFUSED/.test(e.message));
+  const refused = (e: unknown) => e instanceof TransportError && e.kind === 'network' && /ECONNREFUSED/.test(e.message);
+  await assert.rejects(send(t, srv.port), refused);
   const json = Buffer.from(JSON.stringify({ resourceSpans: Array(50).fill({ a: 'é' }) }));
   assert.ok(gunzipSync(await fetchTransport.gzip(json)).equals(json));
 });
