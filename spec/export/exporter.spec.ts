@@ -436,7 +436,8 @@ test('connection refused: failed after maxAttempts, one warning for many batches
   // The first failure at once, with its cause; then the first batch given up; the rest rate-limited.
   assert.equal(lines.length, 2, `rate-limited: ${lines.join('\n')}`);
   assert.match(lines[0]!, /127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying 4 spans \(up to 2 more/);
-  assert.match(lines[1]!, /could not deliver to [^ ]*.*ECONNREFUSED.* after 3 attempts/);
+  assert.match(lines[1]!, /^\[ekosis-otlp-traces\] could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: /);
+  assert.match(lines[1]!, /ECONNREFUSED.* after 3 attempts; 4 spans failed$/);
   await mw.shutdown();
   // Shutdown says, once, what the rate limit held back.
   assert.equal(lines.length, 3);
