@@ -528,7 +528,7 @@ test('a silent collector: a request in flight does not hold the process; the los
   }
 });
 
-test('diagnostics: a dead endpoint for ~3 s: 2-4 lines, the cause at once, accounting for every lost span', async (t) => {
+test('diagnostics: dead endpoint for ~3 s: 2-4 lines, the cause at once, accounting for each lost span', async (t) => {
   const port = await refusedPort();
   const lines: string[] = [];
   const mw = new OtlpTracingMiddleware({
