@@ -37,13 +37,17 @@ function dto(i: number): RequestDTO {
   const h = (0x7e000000 + i).toString(16).padStart(32, '0');
   return {
     route_key: 'tracker.log_request',
-    span_key: { trace_id: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, span_id: 'a' + i.toString(16).padStart(15, '0') },
+    span_key: {
+      trace_id: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+      span_id: 'a' + i.toString(16).padStart(15, '0'),
+    },
     data: { i },
   };
 }
 
 function addsUp(s: ExportStats, label: string): void {
-  assert.equal(s.exported + s.dropped + s.rejected + s.failed + s.queued + s.inFlight, s.ended, `${label}: stats add up: ${JSON.stringify(s)}`);
+  const accounted = s.exported + s.dropped + s.rejected + s.failed + s.queued + s.inFlight;
+  assert.equal(accounted, s.ended, `${label}: stats add up: ${JSON.stringify(s)}`);
 }
 
 function noSecrets(text: string, label: string): void {
@@ -53,7 +57,8 @@ function noSecrets(text: string, label: string): void {
 /** Resolves with the value, or 'timeout' after ms (the timer never outlives the race). */
 async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let t: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([p, new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), ms)))]);
+  const late = new Promise<'timeout'>((resolve) => (t = setTimeout(() => resolve('timeout'), ms)));
+  const r = await Promise.race([p, late]);
   clearTimeout(t);
   return r;
 }
@@ -82,10 +87,19 @@ async function drive(mw: OtlpTracingMiddleware, requests: number, from = 0): Pro
 }
 
 /** Runs a child script under node --expose-gc with tsx; resolves with its exit and stdout JSON. */
-function child(args: string[], timeoutMs: number): Promise<{ code: number | null; ms: number; out: any; stderr: string; killed: boolean }> {
+interface ChildResult {
+  code: number | null;
+  ms: number;
+  out: any;
+  stderr: string;
+  killed: boolean;
+}
+
+function child(args: string[], timeoutMs: number): Promise<ChildResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const p = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', CHILD, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const argv = ['--expose-gc', '--import', 'tsx', CHILD, ...args];
+    const p = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let killed = false;
@@ -232,11 +246,14 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'rejecting 401 (and echoing the credentials back)',
-    plan: ({ req }) => ({ status: 401, body: `unauthorized: authorization=${req.headers.authorization} x-api-key=${req.headers['x-api-key']}` }),
+    plan: ({ req }) => ({
+      status: 401,
+      body: `unauthorized: authorization=${req.headers.authorization} x-api-key=${req.headers['x-api-key']}`,
+    }),
     flush: true,
     check: (s, _rcv, lines) => {
       assert.equal(s.rejected, REQUESTS);
-      assert.match(lines[0]!, /HTTP 401: unauthorized: authorization=\[redacted\] x-api-key=\[redacted\]; 200 spans rejected/);
+      assert.match(lines[0]!, /HTTP 401: unauthorized: authorization=\[redacted\] x-api-key=\[redacted\]; 200 spans/);
     },
   },
   {
@@ -251,7 +268,10 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'partial success (2 rejected per request, message echoing a secret)',
-    plan: () => ({ status: 200, body: '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"dropped 2 spans for key KEY-456"}}' }),
+    plan: () => ({
+      status: 200,
+      body: '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"dropped 2 spans for key KEY-456"}}',
+    }),
     flush: true,
     check: (s, rcv, lines) => {
       const accepted = rcv!.answered().length;
@@ -262,7 +282,11 @@ const scenarios: Scenario[] = [
   },
   {
     name: 'malformed 200 body',
-    plan: () => ({ status: 200, headers: { 'content-type': 'application/json' }, body: '{"partialSuccess": <<<garbage' }),
+    plan: () => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '{"partialSuccess": <<<garbage',
+    }),
     flush: true,
     check: (s) => allExported(s),
   },
@@ -302,7 +326,8 @@ for (const sc of scenarios) {
     const endpoint = rcv ? rcv.url : `http://127.0.0.1:${await refusedPort()}/v1/traces`;
     const lines: string[] = [];
     try {
-      const mw = new OtlpTracingMiddleware({ ...COMMON, endpoint, ...sc.options, logger: (m: string) => void lines.push(m) });
+      const logger = (m: string) => void lines.push(m);
+      const mw = new OtlpTracingMiddleware({ ...COMMON, endpoint, ...sc.options, logger });
       const hookMs = await drive(mw, REQUESTS);
       // 4000 hook calls: normally a few ms in all. The bound only catches blocking or I/O on the request path.
       assert.ok(hookMs < 2000, `hooks took ${hookMs.toFixed(0)} ms for ${REQUESTS} requests`);
@@ -337,14 +362,18 @@ for (const sc of scenarios) {
           const answered2xx = dup.requests.filter((r) => r.status !== undefined);
           assert.ok(answered2xx.length <= 1, `span ${dup.spanId} accepted ${answered2xx.length} times`);
         }
-        if (rcv.unanswered().length === 0) assert.deepEqual(rcv.duplicates(), [], 'no duplicates without a timed-out attempt');
+        if (rcv.unanswered().length === 0) {
+          assert.deepEqual(rcv.duplicates(), [], 'no duplicates without a timed-out attempt');
+        }
         await sleep(30);
         assert.equal(rcv.requests.length, received, 'no request after shutdown');
       }
 
       // Diagnostics: few lines, each saying what happened and what it cost; no secrets anywhere.
       assert.ok(lines.length <= 4, `rate-limited diagnostics:\n${lines.join('\n')}`);
-      for (const l of lines) assert.match(l, /^\[ekosis-otlp-traces\] .*\d+ spans?/, `says how many spans: ${l}`);
+      // (A held-back summary of retries that cost nothing says how many, not spans.)
+      const says = /^\[ekosis-otlp-traces\] .*(\d+ spans?|: \d+ more like it$)/;
+      for (const l of lines) assert.match(l, says, `says how many spans: ${l}`);
       noSecrets(lines.join('\n'), sc.name);
       noSecrets(JSON.stringify(s), sc.name);
       allLines.push(...lines);
@@ -383,7 +412,7 @@ test('memory: 300k spans while the endpoint is down stay within a few MB; drops 
   assert.equal(s.ended, 300_001);
   addsUp(s, 'memory');
   assert.equal(s.exported + s.rejected, 0);
-  assert.equal(s.dropped, s.ended - s.queued - s.inFlight - s.failed, 'dropped = ended - (queued + in flight + failed)');
+  assert.equal(s.dropped, s.ended - s.queued - s.inFlight - s.failed, 'dropped = ended - the rest');
   assert.ok(s.queued <= 2048 && s.inFlight <= 2 * 512, JSON.stringify(s));
   // Baseline taken with the tracer loaded and idle: the full queue (2048 + 1024 spans) is the only growth.
   assert.ok(o.deltaFromEmptyMB < 6, `heap grew ${o.deltaFromEmptyMB.toFixed(2)} MB for 300k spans`);
@@ -394,7 +423,16 @@ test('memory: 300k spans while the endpoint is down stay within a few MB; drops 
   assert.equal(f.queued + f.inFlight, 0);
   assert.ok(o.shutdownMs < 300 + 1000);
   assert.ok(o.lines.length <= 4, o.lines.join('\n'));
-  figures.push({ scenario: 'memory: 300k spans, endpoint down', delivered: f.exported, dropped: f.dropped, failed: f.failed, heapDeltaMB: +o.deltaFromEmptyMB.toFixed(2), heapDeltaPastFullQueueMB: +o.deltaFromFullMB.toFixed(2), hookMs: Math.round(o.hookMs), shutdownMs: Math.round(o.shutdownMs) });
+  figures.push({
+    scenario: 'memory: 300k spans, endpoint down',
+    delivered: f.exported,
+    dropped: f.dropped,
+    failed: f.failed,
+    heapDeltaMB: +o.deltaFromEmptyMB.toFixed(2),
+    heapDeltaPastFullQueueMB: +o.deltaFromFullMB.toFixed(2),
+    hookMs: Math.round(o.hookMs),
+    shutdownMs: Math.round(o.shutdownMs),
+  });
   t.diagnostic(JSON.stringify(figures.at(-1)));
 });
 
@@ -409,11 +447,18 @@ test('a hostile 50 MB response body never enters memory, and the export complete
     assert.equal(o.stats.failed + o.stats.rejected + o.stats.dropped, 0);
     assert.equal(rcv.hugeBodiesCompleted, 0);
     // 4 responses of 50 MB: the client read a capped prefix of each and hung up.
-    assert.ok(rcv.hugeBytesWritten < 4 * 50 * 1024 * 1024 / 2, `server managed to write ${(rcv.hugeBytesWritten / 1048576).toFixed(1)} MB`);
+    const wroteMB = (rcv.hugeBytesWritten / 1048576).toFixed(1);
+    assert.ok(rcv.hugeBytesWritten < (4 * 50 * 1024 * 1024) / 2, `server managed to write ${wroteMB} MB`);
     assert.ok(o.peakDeltaMB < 16, `peak heap + buffers grew ${o.peakDeltaMB.toFixed(1)} MB`);
     assert.ok(Math.abs(o.deltaAfterGcMB) < 2, `heap after GC grew ${o.deltaAfterGcMB.toFixed(2)} MB`);
     assert.ok(o.exportMs < 10_000);
-    figures.push({ scenario: 'huge 50 MB body (child)', delivered: o.stats.exported, peakDeltaMB: +o.peakDeltaMB.toFixed(2), heapDeltaMB: +o.deltaAfterGcMB.toFixed(2), serverWroteMB: +(rcv.hugeBytesWritten / 1048576).toFixed(1) });
+    figures.push({
+      scenario: 'huge 50 MB body (child)',
+      delivered: o.stats.exported,
+      peakDeltaMB: +o.peakDeltaMB.toFixed(2),
+      heapDeltaMB: +o.deltaAfterGcMB.toFixed(2),
+      serverWroteMB: +wroteMB,
+    });
     t.diagnostic(JSON.stringify(figures.at(-1)));
   } finally {
     await rcv.close();
@@ -443,14 +488,47 @@ test('timers never keep the process alive: without shutdown the process exits, f
     // Endpoint down: a flush holds the process a bounded time (3 s), then it exits.
     assert.equal(dead.out.stats.exported, 0);
     assert.ok(dead.out.aliveMs < 6000, `alive ${dead.out.aliveMs.toFixed(0)} ms with the endpoint down`);
-    figures.push({ scenario: 'no shutdown: exit', upAliveMs: Math.round(up.out.aliveMs), downAliveMs: Math.round(dead.out.aliveMs), delivered: up.out.stats.exported });
+    // ... and it said why before it went: the cause at the first failed attempt, the loss at exit.
+    assert.match(dead.out.lines[0], /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED/);
+    assert.match(dead.out.lines[0], /; retrying 1 spans \(up to 4 more attempts\)$/);
+    const lost = 'process exiting with 0 spans still queued (dropped) and 1 spans in flight (counted as failed)';
+    assert.equal(dead.out.lines.at(-1), `[ekosis-otlp-traces] ${lost}`);
+    assert.deepEqual([dead.out.stats.failed, dead.out.stats.inFlight], [1, 0]);
+    figures.push({
+      scenario: 'no shutdown: exit',
+      upAliveMs: Math.round(up.out.aliveMs),
+      downAliveMs: Math.round(dead.out.aliveMs),
+      delivered: up.out.stats.exported,
+    });
     t.diagnostic(JSON.stringify(figures.at(-1)));
   } finally {
     await rcv.close();
   }
 });
 
-test('diagnostics: a dead endpoint for ~3 s with many batches gives 1-3 lines that account for every lost span', async (t) => {
+test('a silent collector: a request in flight does not hold the process; the lost span is reported', async (t) => {
+  const rcv = await FakeReceiver.start(() => ({ hang: true }));
+  try {
+    // A 10 s request timeout: the process must not wait for it (the flush hold is 3 s).
+    const r = await child(['no-shutdown', rcv.url, '10000'], 20_000);
+    assert.equal(r.killed, false, 'exited on its own');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(rcv.requests.length, 1);
+    assert.ok(r.out.aliveMs < 6000, `alive ${r.out.aliveMs.toFixed(0)} ms with a request hanging`);
+    assert.deepEqual(r.out.lines, [
+      '[ekosis-otlp-traces] process exiting with 0 spans still queued (dropped) and 1 spans in flight ' +
+        '(counted as failed)',
+    ]);
+    assert.deepEqual([r.out.stats.failed, r.out.stats.inFlight], [1, 0]);
+    addsUp(r.out.stats, 'child');
+    figures.push({ scenario: 'silent collector: exit', aliveMs: Math.round(r.out.aliveMs) });
+    t.diagnostic(JSON.stringify(figures.at(-1)));
+  } finally {
+    await rcv.close();
+  }
+});
+
+test('diagnostics: dead endpoint for ~3 s: 2-4 lines, the cause at once, accounting for each lost span', async (t) => {
   const port = await refusedPort();
   const lines: string[] = [];
   const mw = new OtlpTracingMiddleware({
@@ -474,17 +552,31 @@ test('diagnostics: a dead endpoint for ~3 s with many batches gives 1-3 lines th
   addsUp(s, 'diagnostics');
   assert.equal(s.ended, n);
   assert.ok(s.failed > 500, `many batches failed: ${JSON.stringify(s)}`);
-  assert.ok(lines.length >= 1 && lines.length <= 3, `diagnostics:\n${lines.join('\n')}`);
-  assert.match(lines[0]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 2 attempts; 50 spans failed/);
+  assert.ok(lines.length >= 2 && lines.length <= 4, `diagnostics:\n${lines.join('\n')}`);
+  // The cause at the first failed attempt, then the first batch given up.
+  assert.match(lines[0]!, /127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED/);
+  assert.match(lines[0]!, /; retrying 50 spans \(up to 1 more attempt\)$/);
+  assert.match(lines[1]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED/);
+  assert.match(lines[1]!, / after 2 attempts; 50 spans failed$/);
   // The lines account for every span lost: first reports plus the held-back summary.
   let reported = 0;
   for (const l of lines) {
-    for (const m of l.matchAll(/; (\d+) spans failed|; (\d+) spans? dropped|costing (\d+) spans/g)) reported += Number(m[1] ?? m[2] ?? m[3]);
+    for (const m of l.matchAll(/; (\d+) spans failed|; (\d+) spans? dropped|costing (\d+) spans/g)) {
+      reported += Number(m[1] ?? m[2] ?? m[3]);
+    }
   }
-  assert.equal(reported, s.failed + s.dropped, `lines account for ${reported} of ${s.failed + s.dropped} lost spans:\n${lines.join('\n')}`);
+  const lost = s.failed + s.dropped;
+  assert.equal(reported, lost, `lines account for ${reported} of ${lost} lost spans:\n${lines.join('\n')}`);
   noSecrets(lines.join('\n'), 'diagnostics');
   allLines.push(...lines);
-  figures.push({ scenario: 'dead endpoint ~3 s (diagnostics)', ended: s.ended, delivered: s.exported, dropped: s.dropped, failed: s.failed, lines: lines.length });
+  figures.push({
+    scenario: 'dead endpoint ~3 s (diagnostics)',
+    ended: s.ended,
+    delivered: s.exported,
+    dropped: s.dropped,
+    failed: s.failed,
+    lines: lines.length,
+  });
   t.diagnostic(JSON.stringify(figures.at(-1)));
   t.diagnostic(lines.join(' | '));
 });

@@ -13,7 +13,7 @@
 // enter nothing until it is wanted: from the start with the option handlerSpans: true, else from
 // the first call of currentSpan(), withSpan() or outgoingSpanKey() on (the requests in flight
 // at that moment keep the no-op span); handlerSpans: false, never.
-import { makeContextSlot } from '../platform/node/context.js';
+import { makeContextSlot } from '../platform/node/index.js';
 import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, exceptionAttributes } from '../trace/span.js';
 import type { AttributeValue } from '../trace/span.js';
 import type { Tracer } from '../trace/tracer.js';

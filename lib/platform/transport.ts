@@ -1,6 +1,6 @@
-// What a transport is: send one request body, read a capped response. The exporter loads
-// ./transport-node.ts, a keep-alive HTTP/1.1 client over net/tls with zlib gzip (Node, Bun, Deno);
-// package.json "browser" makes bundlers for browsers and workers take ./transport-fetch.ts instead
+// What a transport is: send one request body, read a capped response. The exporter loads it
+// through the platform (./platform.ts): on Node ./node/transport.ts, a keep-alive HTTP/1.1 client
+// over net/tls with zlib gzip (Node, Bun, Deno); in browser and worker bundles ./web/transport.ts
 // (fetch, CompressionStream). So a Node bundle carries no fetch code and a browser bundle no node:net.
 
 export interface TransportResponse {
@@ -25,7 +25,7 @@ export interface Transport {
   close?(): void;
 }
 
-/** What ./transport-node.ts and ./transport-fetch.ts both export. */
+/** What ./node/transport.ts and ./web/transport.ts both export. */
 export interface TransportModule {
   HttpTransport: new () => Transport;
   gzip(data: Uint8Array): Promise<Uint8Array>;
@@ -52,14 +52,20 @@ export const timeoutMessage = (ms: number): string => `timeout (no answer within
 export function describe(err: unknown): string {
   // fetch wraps the socket error in `cause`; Node's happy-eyeballs connect gives an AggregateError
   // with an empty message and one error per address tried.
-  type E = { code?: string; cause?: E; message?: string; errors?: E[] };
-  const { code, message, errors } = (err as E).cause ?? (err as E);
-  const msg = message || errors?.[0]?.message || 'network error';
-  return code && !msg.includes(code) ? `${code}: ${msg}` : msg;
+  type NetworkError = { code?: string; cause?: NetworkError; message?: string; errors?: NetworkError[] };
+  const { code, message, errors } = (err as NetworkError).cause ?? (err as NetworkError);
+  const text = message || errors?.[0]?.message || 'network error';
+  return code && !text.includes(code) ? `${code}: ${text}` : text;
 }
 
 /** A timer that does not hold the process open (Node, Bun: an object; Deno: a number). */
-export function unrefTimer(t: unknown): void {
-  if (typeof t === 'object') (t as { unref?: () => void } | null)?.unref?.();
-  else (globalThis as { Deno?: { unrefTimer?: (id: unknown) => void } }).Deno?.unrefTimer?.(t);
+export function unrefTimer(timer: unknown): void {
+  if (typeof timer === 'object') (timer as { unref?: () => void } | null)?.unref?.();
+  else (globalThis as { Deno?: { unrefTimer?: (id: unknown) => void } }).Deno?.unrefTimer?.(timer);
+}
+
+/** Running on Node (or Bun, Deno in Node mode): there is a process to hook beforeExit and exit on. */
+export function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
 }

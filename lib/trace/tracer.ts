@@ -5,8 +5,9 @@ import { makeClock, type Clock } from './clock.js';
 import { makeIdSource, sampledByRatio, type IdSource } from './ids.js';
 import { StatusCode, exceptionAttributes, type Span } from './span.js';
 import { SpanEncoder } from '../otlp-json/encode.js';
-import { makeBatcher, type Batcher, type Encode, type ExportStats } from '../export/batcher.js';
-import { HttpExporter, InMemoryExporter, isNode, unref, type SpanExporter } from '../export/exporter.js';
+import { BatchProcessor, type Batcher, type Encode, type ExportStats } from '../export/batcher.js';
+import { makeExporter } from '../export/make-exporter.js';
+import { isNode, unrefTimer as unref } from '../platform/transport.js';
 import { NAME, makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { VERSION } from '../util/version.js';
@@ -58,11 +59,9 @@ export class Tracer {
       valueLengthLimit: config.attributeValueLengthLimit,
       clock: this.clock,
     });
-    const { exporter, reusable } = makeExporter(config, this.diagnostics);
-    // The built-in exporters are done with a body once its batch settles (the recorder copies
-    // what it writes), so its buffer serves a later batch: no 250 KB allocation per batch.
+    const { exporter, reusableBodies } = makeExporter(config, this.diagnostics);
     const encode: Encode = (spans, pool, onDropped) => encoder.encode(spans, pool, onDropped);
-    this.#batcher = makeBatcher(config, exporter, reusable, encode, this.diagnostics);
+    this.#batcher = new BatchProcessor({ config, exporter, reusableBodies, encode, diagnostics: this.diagnostics });
     if (config.enabled) {
       live.add(this.#batcher);
       if (!exitHookInstalled && isNode()) {
@@ -72,6 +71,10 @@ export class Tracer {
         process.on('beforeExit', () => {
           // (A flush with nothing pending does nothing.)
           for (const batcher of live) void batcher.forceFlush();
+        });
+        // Exiting with spans still queued or in flight (a flush's hold ran out): count and report them.
+        process.on('exit', () => {
+          for (const batcher of live) batcher.abandon();
         });
       }
     }
@@ -136,37 +139,4 @@ export class Tracer {
     clearInterval(this.#sweepTimer);
     return this.#batcher.shutdown(this.config.shutdownTimeoutMillis);
   }
-}
-
-/**
- * The exporter, with recording around it when asked for; `reusable` when it is done with a
- * batch's body once the batch settles (the built-in ones: the recorder writes a copy).
- */
-function makeExporter(c: ResolvedConfig, diagnostics: Diagnostics): { exporter: SpanExporter; reusable: boolean } {
-  const path = c.enabled ? c.recordPayloadsTo : undefined;
-  // node:fs is loaded only when recording is asked for.
-  const file =
-    path === undefined ? undefined : import('../platform/node/recorder.js').then((m) => new m.PayloadFile(path, (msg) => diagnostics.warn('record', msg)));
-  const record = file && (async (json: Uint8Array) => (await file).append(json));
-  const custom = c.exporter;
-  const inner =
-    custom ??
-    // The config's headers, timeoutMillis, compression and retry are the exporter's options of those names.
-    new HttpExporter({ ...c, url: c.endpoint, diagnostics, onPayload: record });
-  if (!record) return { exporter: inner, reusable: !custom || custom instanceof InMemoryExporter };
-  return {
-    exporter: {
-      // A replaced exporter still gets its payloads recorded, exactly as encoded (the HTTP one
-      // records through onPayload).
-      export: async (b) => {
-        if (custom) await record(b.encode()).catch(() => undefined);
-        return inner.export(b);
-      },
-      shutdown: async () => {
-        await inner.shutdown?.();
-        await (await file!).close();
-      },
-    },
-    reusable: !custom,
-  };
 }

@@ -75,7 +75,8 @@ function addsUp(s: ExportStats): void {
 }
 
 function counts(s: ExportStats) {
-  return { ended: s.ended, exported: s.exported, dropped: s.dropped, rejected: s.rejected, failed: s.failed, queued: s.queued, inFlight: s.inFlight };
+  const { ended, exported, dropped, rejected, failed, queued, inFlight } = s;
+  return { ended, exported, dropped, rejected, failed, queued, inFlight };
 }
 
 /** Every span id accepted (2xx) by the receiver must be there exactly once. */
@@ -226,12 +227,18 @@ test('503 with Retry-After: 1 then 200: delivered once, one retry, the server-gi
       assert.ok(gap >= 900 && gap < 4000, `waited ${gap.toFixed(0)} ms for Retry-After: 1`);
       deliveredOnce(rcv, 4);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 4, exported: 4, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 4, exported: 4, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 1);
       assert.equal(s.bytesSent, rcv.requests[0]!.raw.length * 2);
       addsUp(s);
       await mw.shutdown();
-      assert.deepEqual(lines, [], 'a retry that succeeds is not worth a warning');
+      // The first failure is said at once, with its cause (a retry may never come if the process exits).
+      assert.equal(lines.length, 1, lines.join('\n'));
+      const where = /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: /;
+      const retrying = /HTTP 503; retrying 4 spans \(up to 2 more attempts\)$/;
+      assert.match(lines[0]!, new RegExp(where.source + retrying.source));
     },
   );
 });
@@ -271,7 +278,9 @@ test('Retry-After as an HTTP date is honoured', async () => {
       assert.ok(gap >= 800 && gap < 4000, `waited ${gap.toFixed(0)} ms for a date 1-2 s ahead`);
       deliveredOnce(rcv, 2);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 2, exported: 2, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 2, exported: 2, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 1);
       await mw.shutdown();
     },
@@ -288,10 +297,13 @@ test('429 then 200: retried with backoff, delivered once', async () => {
       assert.deepEqual(rcv.requests.map((r) => r.status), [429, 200]);
       deliveredOnce(rcv, 3);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 3, exported: 3, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 3, exported: 3, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 1);
       await mw.shutdown();
-      assert.deepEqual(lines, []);
+      assert.equal(lines.length, 1, lines.join('\n'));
+      assert.match(lines[0]!, /: HTTP 429; retrying 3 spans \(up to 2 more attempts\)$/);
     },
   );
 });
@@ -305,7 +317,9 @@ test('400: rejected at once, not retried, one warning naming the status and the 
       await mw.forceFlush();
       assert.equal(rcv.requests.length, 1);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 5, exported: 0, dropped: 0, rejected: 5, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 5, exported: 0, dropped: 0, rejected: 5, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 0);
       assert.equal(lines.length, 1);
       assert.match(lines[0]!, /^\[ekosis-otlp-traces\] /);
@@ -334,7 +348,9 @@ test('413: the batch is split and re-sent until it fits; every span delivered ex
       const all = rcv.requests[0]!.spanIds.slice().sort();
       assert.deepEqual(sent, all, 'the accepted spans are exactly the original batch');
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 10, exported: 10, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 10, exported: 10, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.bytesSent, rcv.requests.reduce((n, r) => n + r.raw.length, 0));
       await mw.shutdown();
       assert.deepEqual(lines, []);
@@ -352,7 +368,9 @@ test('413 for a single span: that span is rejected, the others delivered', async
       await request(mw, 2);
       await mw.forceFlush();
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 3, exported: 2, dropped: 0, rejected: 1, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 3, exported: 2, dropped: 0, rejected: 1, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(lines.length, 1);
       assert.match(lines[0]!, /HTTP 413.*1 spans rejected/);
       await mw.shutdown();
@@ -373,7 +391,9 @@ test('partial success: rejectedSpans counted as rejected, the rest exported, err
       await mw.forceFlush();
       assert.equal(rcv.requests.length, 1);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 5, exported: 3, dropped: 0, rejected: 2, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 5, exported: 3, dropped: 0, rejected: 2, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 0);
       assert.equal(lines.length, 1);
       assert.match(lines[0]!, /partially: 2 spans rejected: 2 spans had an empty name/);
@@ -390,7 +410,9 @@ test('partial success with rejectedSpans as a JSON number works too', async () =
       const { mw, lines } = tracer(rcv.url);
       await requests(mw, 4);
       await mw.forceFlush();
-      assert.deepEqual(counts(mw.stats()), { ended: 4, exported: 2, dropped: 0, rejected: 2, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(mw.stats()), {
+        ended: 4, exported: 2, dropped: 0, rejected: 2, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.match(lines.join('\n'), /quota/);
       await mw.shutdown();
     },
@@ -411,12 +433,16 @@ test('connection refused: failed after maxAttempts, one warning for many batches
   assert.deepEqual(counts(s), { ended: 16, exported: 0, dropped: 0, rejected: 0, failed: 16, queued: 0, inFlight: 0 });
   assert.equal(s.retries, 4 * (FAST_RETRY.maxAttempts - 1), 'every batch re-sent maxAttempts - 1 times');
   assert.ok(took < 5000, `gave up in ${took.toFixed(0)} ms`);
-  assert.equal(lines.length, 1, `rate-limited: ${lines.join('\n')}`);
-  assert.match(lines[0]!, /could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.* after 3 attempts; 4 spans failed/);
+  // The first failure at once, with its cause; then the first batch given up; the rest rate-limited.
+  assert.equal(lines.length, 2, `rate-limited: ${lines.join('\n')}`);
+  assert.match(lines[0]!, /127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED.*; retrying 4 spans \(up to 2 more/);
+  assert.match(lines[1]!, /^\[ekosis-otlp-traces\] could not deliver to http:\/\/127\.0\.0\.1:\d+\/v1\/traces: /);
+  assert.match(lines[1]!, /ECONNREFUSED.* after 3 attempts; 4 spans failed$/);
   await mw.shutdown();
   // Shutdown says, once, what the rate limit held back.
-  assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /export-failed: 3 more like it, costing 12 spans/);
+  assert.equal(lines.length, 3);
+  const heldBack = 'export-retrying: 3 more like it; export-failed: 3 more like it, costing 12 spans';
+  assert.equal(lines[2]!, `[ekosis-otlp-traces] not reported individually: ${heldBack}`);
 });
 
 test('hang: a request that never gets an answer times out, is retried like a network error, then fails', async () => {
@@ -432,10 +458,13 @@ test('hang: a request that never gets an answer times out, is retried like a net
       assert.equal(rcv.requests[1]!.json, rcv.requests[0]!.json);
       assert.ok(took >= 380 && took < 5000, `two 200 ms timeouts took ${took.toFixed(0)} ms`);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 3, exported: 0, dropped: 0, rejected: 0, failed: 3, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 3, exported: 0, dropped: 0, rejected: 0, failed: 3, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 1);
-      assert.equal(lines.length, 1);
-      assert.match(lines[0]!, /timeout \(no answer within 200 ms\) after 2 attempts; 3 spans failed/);
+      assert.equal(lines.length, 2, lines.join('\n'));
+      assert.match(lines[0]!, /: timeout \(no answer within 200 ms\); retrying 3 spans \(up to 1 more attempt\)$/);
+      assert.match(lines[1]!, /timeout \(no answer within 200 ms\) after 2 attempts; 3 spans failed/);
       await mw.shutdown();
     },
   );
@@ -450,7 +479,9 @@ test('shutdown deadline: resolves in time against a hanging server; in flight â†
       const flushed = mw.forceFlush(); // starts two requests of 2 spans; 6 stay queued
       for (let i = 0; i < 100 && rcv.requests.length < 2; i++) await sleep(10);
       assert.equal(rcv.requests.length, 2);
-      assert.deepEqual(counts(mw.stats()), { ended: 10, exported: 0, dropped: 0, rejected: 0, failed: 0, queued: 6, inFlight: 4 });
+      assert.deepEqual(counts(mw.stats()), {
+        ended: 10, exported: 0, dropped: 0, rejected: 0, failed: 0, queued: 6, inFlight: 4,
+      });
 
       const t0 = performance.now();
       await mw.shutdown();
@@ -458,10 +489,14 @@ test('shutdown deadline: resolves in time against a hanging server; in flight â†
       assert.ok(took >= 250 && took < 300 + 700, `shutdown took ${took.toFixed(0)} ms for a 300 ms deadline`);
       await flushed; // a pending forceFlush is released too
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 10, exported: 0, dropped: 6, rejected: 0, failed: 4, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 10, exported: 0, dropped: 6, rejected: 0, failed: 4, queued: 0, inFlight: 0,
+      });
       addsUp(s);
       assert.equal(lines.length, 1);
-      assert.match(lines[0]!, /shutdown deadline passed with 6 spans still queued \(dropped\) and 4 spans in flight \(counted as failed\)/);
+      const report =
+        'shutdown deadline passed with 6 spans still queued (dropped) and 4 spans in flight (counted as failed)';
+      assert.equal(lines[0]!, `[ekosis-otlp-traces] ${report}`);
 
       // Second call: harmless, immediate, nothing changes.
       const t1 = performance.now();
@@ -551,7 +586,11 @@ test('recordPayloadsTo: the file holds exactly the bytes the server received, on
 test('200 with an empty, cut-off or non-JSON body: exported, not retried', async () => {
   const bodies = ['', '{"partialSuccess":{"rejectedSpans":"1', '<html>ok</html>', 'null', '{"partialSuccess":null}'];
   await withReceiver(
-    ({ count }) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: bodies[(count - 1) % bodies.length] }),
+    ({ count }) => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: bodies[(count - 1) % bodies.length],
+    }),
     async (rcv) => {
       const { mw, lines } = tracer(rcv.url);
       for (let b = 0; b < bodies.length; b++) {
@@ -560,7 +599,9 @@ test('200 with an empty, cut-off or non-JSON body: exported, not retried', async
       }
       assert.equal(rcv.requests.length, bodies.length);
       const s = mw.stats();
-      assert.deepEqual(counts(s), { ended: 10, exported: 10, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0 });
+      assert.deepEqual(counts(s), {
+        ended: 10, exported: 10, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+      });
       assert.equal(s.retries, 0);
       await mw.shutdown();
       assert.deepEqual(lines, []);
@@ -615,10 +656,130 @@ test('body buffers reused across batches: every payload intact, recorded copies 
       });
       assert.deepEqual(routes.sort(), [0, 1, 2, 3, 4, 5, 6, 7].map((b) => `route.${b}`));
       const received = Buffer.concat(rcv.requests.flatMap((r) => [r.raw, Buffer.from('\n')]));
-      assert.ok(readFileSync(file).equals(received), 'recorded bytes are the bytes sent, though the buffers were reused');
+      assert.ok(readFileSync(file).equals(received), 'recorded bytes are the bytes sent, buffers reused or not');
       addsUp(mw.stats());
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 13): time bounds, Retry-After, accounting, diagnostics
+
+/** Resolves with the value, or 'timeout' after ms (the timer never outlives the race). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const r = await Promise.race([p, late]);
+  clearTimeout(timer);
+  return r;
+}
+
+test('Retry-After that is negative is ignored: the backoff applies instead of an immediate retry', async () => {
+  await withReceiver(
+    ({ req }) => (req.attempt === 1 ? { status: 503, headers: { 'retry-after': '-5' } } : { status: 200, body: '{}' }),
+    async (rcv) => {
+      // A backoff of 400 ms: its jittered wait is 200-400 ms; an honoured "-5" would be 0 ms.
+      const { mw } = tracer(rcv.url, { retry: { ...FAST_RETRY, initialBackoffMillis: 400, maxBackoffMillis: 400 } });
+      await requests(mw, 1);
+      await mw.forceFlush();
+      assert.equal(rcv.requests.length, 2);
+      const gap = rcv.requests[1]!.at - rcv.requests[0]!.at;
+      assert.ok(gap >= 190 && gap < 3000, `waited ${gap.toFixed(0)} ms after Retry-After: -5`);
+      assert.equal(mw.stats().exported, 1);
+      await mw.shutdown();
+    },
+  );
+});
+
+test('one time budget per batch across 413 splits and retries: a 413-then-503 collector gives up in time', async () => {
+  await withReceiver(
+    ({ req }) => (req.spans.length > 1 ? { status: 413 } : { status: 503 }),
+    async (rcv) => {
+      // Without a budget: 8 single-span payloads Ã— 99 waits of 50 ms = 40 s.
+      const retry = {
+        maxAttempts: 100,
+        initialBackoffMillis: 50,
+        maxBackoffMillis: 50,
+        maxRetryAfterMillis: 50,
+        maxBatchMillis: 600,
+      };
+      const { mw, lines } = tracer(rcv.url, { retry, shutdownTimeoutMillis: 200 });
+      await requests(mw, 8);
+      const t0 = performance.now();
+      const flushed = await within(mw.forceFlush(), 4000);
+      const took = performance.now() - t0;
+      await mw.shutdown();
+      assert.notEqual(flushed, 'timeout', 'the batch gave up within its budget');
+      assert.ok(took >= 500 && took < 2500, `one batch took ${took.toFixed(0)} ms for a 600 ms budget`);
+      const s = mw.stats();
+      assert.deepEqual(counts(s), {
+        ended: 8, exported: 0, dropped: 0, rejected: 0, failed: 8, queued: 0, inFlight: 0,
+      });
+      const givenUp = /HTTP 503 after \d+ attempts, the batch's 600 ms budget spent; 1 spans failed/;
+      assert.ok(lines.some((l) => givenUp.test(l)), lines.join('\n'));
+    },
+  );
+});
+
+test("shutdown(deadline) resolves by the deadline even when a custom exporter's shutdown never settles", async () => {
+  const lines: string[] = [];
+  const exported: number[] = [];
+  const mw = new OtlpTracingMiddleware({
+    serviceName: 'tracker-0',
+    shutdownTimeoutMillis: 300,
+    logger: (m: string) => void lines.push(m),
+    exporter: {
+      export: async (batch) => {
+        exported.push(batch.spans.length);
+        return { exported: batch.spans.length, rejected: 0, failed: 0 };
+      },
+      shutdown: () => new Promise<void>(() => undefined),
+    },
+  });
+  await requests(mw, 2);
+  const t0 = performance.now();
+  const done = await within(mw.shutdown(), 3000);
+  const took = performance.now() - t0;
+  assert.notEqual(done, 'timeout', 'shutdown resolved');
+  assert.ok(took < 300 + 300, `shutdown took ${took.toFixed(0)} ms for a 300 ms deadline`);
+  assert.deepEqual(exported, [2]);
+  assert.deepEqual(counts(mw.stats()), {
+    ended: 2, exported: 2, dropped: 0, rejected: 0, failed: 0, queued: 0, inFlight: 0,
+  });
+  assert.deepEqual(lines, []);
+});
+
+test('bytesSent counts only the bodies of requests that got a response', async () => {
+  await withReceiver(
+    ({ req }) => (req.attempt === 1 ? { hang: true } : { status: 200, body: '{}' }),
+    async (rcv) => {
+      const { mw } = tracer(rcv.url, { timeoutMillis: 200 });
+      await requests(mw, 3);
+      await mw.forceFlush();
+      assert.equal(rcv.requests.length, 2, 'a timed-out attempt, then an answered one');
+      const s = mw.stats();
+      assert.equal(s.exported, 3);
+      assert.equal(s.retries, 1);
+      assert.equal(s.bytesSent, rcv.requests[1]!.raw.length, 'the unanswered body is not counted');
+      await mw.shutdown();
+    },
+  );
+});
+
+test('the first failed attempt is logged at once with its cause, long before the last attempt', async () => {
+  const port = await refusedPort();
+  const slow = { maxAttempts: 5, initialBackoffMillis: 5000, maxBackoffMillis: 5000, maxRetryAfterMillis: 5000 };
+  const { mw, lines } = tracer(`http://127.0.0.1:${port}/v1/traces`, { retry: slow, shutdownTimeoutMillis: 100 });
+  await requests(mw, 2);
+  void mw.forceFlush();
+  for (let i = 0; i < 100 && lines.length === 0; i++) await sleep(10);
+  assert.equal(lines.length, 1, 'said within 1 s, while the batch waits out a 2.5-5 s backoff');
+  assert.match(lines[0]!, /^\[ekosis-otlp-traces\] http:\/\/127\.0\.0\.1:\d+\/v1\/traces: .*ECONNREFUSED/);
+  assert.match(lines[0]!, /; retrying 2 spans \(up to 4 more attempts\)$/);
+  await mw.shutdown();
+  assert.deepEqual(counts(mw.stats()), {
+    ended: 2, exported: 0, dropped: 0, rejected: 0, failed: 2, queued: 0, inFlight: 0,
+  });
 });

@@ -4,7 +4,8 @@
 // and so process exit can be observed. Prints one JSON line on stdout.
 //   memory-down  <endpoint> <n>  n requests while the endpoint refuses connections (default limits)
 //   huge-body    <endpoint> <n>  n batches, each answered by a 50 MB response body
-//   no-shutdown  <endpoint>      one request, no shutdown: the process must exit on its own
+//   no-shutdown  <endpoint> [timeoutMillis]  one request, no shutdown: the process must exit on
+//                                its own; prints the stats and every diagnostic line at exit
 import { OtlpTracingMiddleware, type RequestDTO } from '../../lib/index.ts';
 
 const [mode, endpoint, nArg] = process.argv.slice(2) as [string, string, string | undefined];
@@ -22,7 +23,10 @@ function dto(i: number): RequestDTO {
   const h = (0x5a000000 + i).toString(16).padStart(32, '0');
   return {
     route_key: 'tracker.log_request',
-    span_key: { trace_id: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, span_id: 'b' + (i % 0xfffffff).toString(16).padStart(15, '0') },
+    span_key: {
+      trace_id: `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`,
+      span_id: 'b' + (i % 0xfffffff).toString(16).padStart(15, '0'),
+    },
     data: { i },
   };
 }
@@ -40,7 +44,8 @@ async function memoryDown(): Promise<void> {
   const n = Number(nArg ?? 300_000);
   const lines: string[] = [];
   // Default limits: maxQueueSize 2048, maxExportBatchSize 512, default retry policy.
-  const mw = new OtlpTracingMiddleware({ endpoint, logger: (m: string) => void lines.push(m), shutdownTimeoutMillis: 300 });
+  const logger = (m: string) => void lines.push(m);
+  const mw = new OtlpTracingMiddleware({ endpoint, logger, shutdownTimeoutMillis: 300 });
   await one(mw, -1); // load everything (transport, encoder) before the baseline
   const empty = heap();
   let i = 0;
@@ -62,14 +67,27 @@ async function memoryDown(): Promise<void> {
   const shutdownMs = performance.now() - t1;
   const final = mw.stats();
   process.stdout.write(
-    JSON.stringify({ n: n + 1, empty, full, after, deltaFromEmptyMB: (after - empty) / MB, deltaFromFullMB: (after - full) / MB, hookMs, stats, final, shutdownMs, lines }) + '\n',
+    JSON.stringify({
+      n: n + 1,
+      empty,
+      full,
+      after,
+      deltaFromEmptyMB: (after - empty) / MB,
+      deltaFromFullMB: (after - full) / MB,
+      hookMs,
+      stats,
+      final,
+      shutdownMs,
+      lines,
+    }) + '\n',
   );
 }
 
 async function hugeBody(): Promise<void> {
   const n = Number(nArg ?? 3);
   const lines: string[] = [];
-  const mw = new OtlpTracingMiddleware({ endpoint, logger: (m: string) => void lines.push(m), scheduledDelayMillis: 60_000, timeoutMillis: 10_000 });
+  const logger = (m: string) => void lines.push(m);
+  const mw = new OtlpTracingMiddleware({ endpoint, logger, scheduledDelayMillis: 60_000, timeoutMillis: 10_000 });
   await one(mw, -1);
   await mw.forceFlush();
   const base = heap();
@@ -92,15 +110,25 @@ async function hugeBody(): Promise<void> {
   const after = heap();
   await mw.shutdown();
   process.stdout.write(
-    JSON.stringify({ batches: n, exportMs, peakDeltaMB: peak / MB, deltaAfterGcMB: (after - base) / MB, stats: mw.stats(), lines }) + '\n',
+    JSON.stringify({
+      batches: n,
+      exportMs,
+      peakDeltaMB: peak / MB,
+      deltaAfterGcMB: (after - base) / MB,
+      stats: mw.stats(),
+      lines,
+    }) + '\n',
   );
 }
 
 function noShutdown(): void {
-  const mw = new OtlpTracingMiddleware({ endpoint, logger: () => undefined, timeoutMillis: 2000 });
+  const lines: string[] = [];
+  const timeoutMillis = Number(nArg ?? 2000);
+  const mw = new OtlpTracingMiddleware({ endpoint, logger: (m: string) => void lines.push(m), timeoutMillis });
   const started = performance.now();
+  // Registered after the tracer's own exit handler, so it sees what that one reports.
   process.on('exit', () => {
-    process.stdout.write(JSON.stringify({ stats: mw.stats(), aliveMs: performance.now() - started }) + '\n');
+    process.stdout.write(JSON.stringify({ stats: mw.stats(), aliveMs: performance.now() - started, lines }) + '\n');
   });
   void one(mw, 1);
   // No shutdown, no forceFlush: the batch timer is unref'd, so only beforeExit sends the span.

@@ -12,10 +12,15 @@ interface Raw {
   port: number;
   requests: string[];
   connections: number;
+  /** Closes every open connection from the server side; the server keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
-/** A TCP server: collects each request (head + body by Content-Length), answers with `answer(i)` split into `pieces`. */
+/**
+ * A TCP server: collects each request (head + body by Content-Length), answers with `answer(i)`
+ * split into `pieces`.
+ */
 async function rawServer(answer: (i: number) => string | Buffer | null, pieces = 1): Promise<Raw> {
   const requests: string[] = [];
   const sockets = new Set<net.Socket>();
@@ -57,6 +62,9 @@ async function rawServer(answer: (i: number) => string | Buffer | null, pieces =
     get connections() {
       return connections;
     },
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
     close: () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
@@ -83,7 +91,8 @@ test('the request on the wire: one POST with Content-Length, Host, headers, body
   assert.deepEqual(await send(t, srv.port, '{"a":"é"}'), { status: 200, retryAfter: null, body: '{}' });
   assert.equal(
     srv.requests[0],
-    `POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Length: 10\r\ncontent-type: application/json\r\nauthorization: Bearer s\r\n\r\n{"a":"é"}`,
+    `POST /v1/traces?x=1 HTTP/1.1\r\nHost: 127.0.0.1:${srv.port}\r\nContent-Length: 10\r\n` +
+      'content-type: application/json\r\nauthorization: Bearer s\r\n\r\n{"a":"é"}',
   );
   t.close();
   await srv.close();
@@ -101,7 +110,9 @@ test('keep-alive: requests share one connection; Connection: close is honoured',
 
 test('chunked body, split across packets, with partial success inside', async () => {
   const body = '{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad"}}';
-  const chunked = `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
+  const chunked =
+    `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n${(10).toString(16)}\r\n${body.slice(0, 10)}\r\n` +
+    `${(body.length - 10).toString(16)}\r\n${body.slice(10)}\r\n0\r\n\r\n`;
   const srv = await rawServer(() => chunked, 7);
   const t = new HttpTransport();
   assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
@@ -152,10 +163,12 @@ test('no answer: closed before the status line is a network error; after it, an 
 test('garbage instead of HTTP is a network error; a silent server a timeout', async () => {
   const junk = await rawServer(() => 'SSH-2.0-OpenSSH\r\n\r\n');
   const t = new HttpTransport();
-  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/.test(e.message));
+  const notHttp = /^not HTTP\/1\.x: "SSH-2\.0-OpenSSH"$/;
+  await assert.rejects(send(t, junk.port), (e: unknown) => e instanceof TransportError && notHttp.test(e.message));
   await junk.close();
   const silent = await rawServer(() => '');
-  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout');
+  const timedOut = (e: unknown) => e instanceof TransportError && e.kind === 'timeout';
+  await assert.rejects(send(t, silent.port, '{}', 150), timedOut);
   t.close();
   await silent.close();
 });
@@ -163,20 +176,114 @@ test('garbage instead of HTTP is a network error; a silent server a timeout', as
 test('an idle socket the server closed is not reused', async () => {
   const srv = await rawServer(() => OK);
   const t = new HttpTransport();
-  await send(t, srv.port);
-  await srv.close(); // destroys the kept-alive socket server-side
-  const again = await rawServer(() => OK);
-  // same transport, new server on another port: works, and nothing leaks into it
-  assert.equal((await send(t, again.port)).status, 200);
+  assert.equal((await send(t, srv.port)).status, 200);
+  srv.dropConnections(); // the server closes the kept-alive socket, as at its keep-alive timeout
+  await new Promise((r) => setTimeout(r, 50));
+  // Same origin: the closed socket is not taken again, a new connection carries the request.
+  assert.equal((await send(t, srv.port)).status, 200);
+  assert.equal(srv.requests.length, 2);
+  assert.equal(srv.connections, 2);
   t.close();
-  await again.close();
+  await srv.close();
+});
+
+test('a reused socket closed before any byte of the answer: retried once at once on a fresh connection', async () => {
+  // Request 1 meets a server that closes the kept-alive socket as it arrives (a keep-alive race);
+  // request 2 meets that twice: the retry on a fresh connection is closed too, and that one counts.
+  const answers = [OK, null, OK, null, null];
+  const srv = await rawServer((i) => answers[i]!);
+  const t = new HttpTransport();
+  assert.equal((await send(t, srv.port)).status, 200);
+  const t0 = performance.now();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body: '{}' });
+  assert.ok(performance.now() - t0 < 500, 'retried at once');
+  assert.deepEqual([srv.requests.length, srv.connections], [3, 2]);
+  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network');
+  assert.deepEqual([srv.requests.length, srv.connections], [5, 3], 'one retry, not more');
+  t.close();
+  await srv.close();
+});
+
+test('a hostile collector: endless 100 Continue stops at one overall cap per request, quickly', async () => {
+  // 100 Continue heads, 64 KB at a time, for as long as the client reads.
+  const continues = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n'.repeat(2700));
+  let written = 0;
+  const server = net.createServer((sock) => {
+    sock.on('error', () => undefined);
+    sock.once('data', () => {
+      const pump = (): void => {
+        while (!sock.destroyed && sock.write(continues)) written += continues.length;
+        if (!sock.destroyed) sock.once('drain', pump);
+      };
+      pump();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  const t = new HttpTransport();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  await assert.rejects(
+    send(t, port, '{}', 5000),
+    (e: unknown) => e instanceof TransportError && e.kind === 'network' && /too large/.test(e.message),
+  );
+  const took = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  assert.ok(took < 1000, `gave up after ${took.toFixed(0)} ms`);
+  assert.ok((cpu.user + cpu.system) / 1000 < 1000, `CPU ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms`);
+  t.close();
+  await new Promise((r) => server.close(r));
+  assert.ok(written < 64 * 1024 * 1024, `the server wrote ${written} bytes before the client left`);
+});
+
+test('strict framing (RFC 9112): a malformed answer fails the request and its socket is never reused', async () => {
+  const OK_HEAD = 'HTTP/1.1 200 OK\r\n';
+  const CHUNKS = '2\r\n{}\r\n0\r\n\r\n';
+  const TE_AND_CL = 'Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n';
+  const malformed: [string, string][] = [
+    ['conflicting Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}'],
+    ['a Content-Length list that disagrees', 'HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\n{}'],
+    ['Transfer-Encoding and Content-Length', `${OK_HEAD}${TE_AND_CL}${CHUNKS}`],
+    ['a final coding other than chunked', `${OK_HEAD}Transfer-Encoding: chunked, gzip\r\n\r\n${CHUNKS}`],
+    ['chunk data without its CRLF', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n'],
+    ['a chunk size that is not hex', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n'],
+    ['a four-digit status', 'HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\n{}'],
+    ['a two-digit status', 'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\n{}'],
+  ];
+  for (const [what, answer] of malformed) {
+    const srv = await rawServer((i) => (i === 0 ? answer : OK));
+    const t = new HttpTransport();
+    const failed = (e: unknown) => e instanceof TransportError && e.kind === 'network';
+    await assert.rejects(send(t, srv.port, '{}', 1000), failed, what);
+    assert.equal((await send(t, srv.port)).status, 200, what);
+    assert.equal(srv.connections, 2, `${what}: the socket is not reused`);
+    t.close();
+    await srv.close();
+  }
+});
+
+test('a well-formed answer in many small packets parses to the same result (chunked, trailers, 1xx)', async () => {
+  const body = '{"partialSuccess":{"rejectedSpans":"1"}}';
+  const answer =
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\nX-A: 1\r\n\r\n' +
+    'HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n'.replace('gzip, ', '') +
+    `5;ext=1\r\n${body.slice(0, 5)}\r\n${(body.length - 5).toString(16)}\r\n${body.slice(5)}\r\n` +
+    '0\r\nX-Trailer: y\r\n\r\n';
+  const srv = await rawServer(() => answer, 40);
+  const t = new HttpTransport();
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.deepEqual(await send(t, srv.port), { status: 200, retryAfter: null, body });
+  assert.equal(srv.connections, 1, 'a complete answer with trailers leaves the socket reusable');
+  t.close();
+  await srv.close();
 });
 
 test('abort: rejects at once as aborted', async () => {
   const srv = await rawServer(() => '');
   const t = new HttpTransport();
   const ctl = new AbortController();
-  const p = t.send({ url: new URL(`http://127.0.0.1:${srv.port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
+  const url = new URL(`http://127.0.0.1:${srv.port}/v1/traces`);
+  const p = t.send({ url, body: Buffer.from('{}'), headers: {}, timeoutMillis: 10_000, signal: ctl.signal });
   setTimeout(() => ctl.abort(), 30);
   await assert.rejects(p, (e: unknown) => e instanceof TransportError && e.kind === 'aborted');
   t.close();
@@ -212,7 +319,13 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
     // Untrusted here (self-signed): refused, with the reason.
     const t = new HttpTransport();
     await assert.rejects(
-      t.send({ url: new URL(`https://127.0.0.1:${port}/v1/traces`), body: Buffer.from('{}'), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal }),
+      t.send({
+        url: new URL(`https://127.0.0.1:${port}/v1/traces`),
+        body: Buffer.from('{}'),
+        headers: {},
+        timeoutMillis: 3000,
+        signal: new AbortController().signal,
+      }),
       (e: unknown) => e instanceof TransportError && e.kind === 'network' && /self-signed/i.test(e.message),
     );
     t.close();
@@ -224,31 +337,41 @@ test('https: TLS to a server whose certificate is trusted; an untrusted one is a
     const dir = mkdtempSync(join(tmpdir(), 'ekosis-tls-'));
     writeFileSync(join(dir, 'ca.pem'), TEST_CERT);
     const script = join(dir, 'send.mts');
+    const TRANSPORT_PATH = new URL('../../lib/platform/node/transport.ts', import.meta.url).pathname;
     writeFileSync(
       script,
-      `import { HttpTransport } from ${JSON.stringify(new URL('../../lib/platform/node/transport.ts', import.meta.url).pathname)};
+      `import { HttpTransport } from ${JSON.stringify(TRANSPORT_PATH)};
 const t = new HttpTransport();
+// Sockets never hold the process open (the batcher's flush hold does that): this script holds it.
+const hold = setInterval(() => {}, 1000);
 const out = [];
 for (const host of ['127.0.0.1', 'localhost', 'localhost']) {
-  const r = await t.send({ url: new URL('https://' + host + ':${port}/v1/traces'), body: Buffer.alloc(100000, 120), headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
+  const url = new URL('https://' + host + ':${port}/v1/traces');
+  const body = Buffer.alloc(100000, 120);
+  const r = await t.send({ url, body, headers: {}, timeoutMillis: 3000, signal: new AbortController().signal });
   out.push(r.status + ' ' + r.body);
 }
 t.close();
+clearInterval(hold);
 console.log(JSON.stringify(out));`,
     );
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, timeout: 20_000 }, (err, out, errOut) =>
-        err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', script],
+        { env: { ...process.env, NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, timeout: 20_000 },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
       ),
     );
-    assert.deepEqual(JSON.parse(stdout.trim().split('\n').pop()!), Array(3).fill('200 {"got":100000,"path":"/v1/traces"}'));
+    const statuses = JSON.parse(stdout.trim().split('\n').pop()!);
+    assert.deepEqual(statuses, Array(3).fill('200 {"got":100000,"path":"/v1/traces"}'));
   } finally {
     srv.closeAllConnections();
     await new Promise((r) => srv.close(r));
   }
 });
 
-test('fetch transport (browser and worker bundles): status, Retry-After, body, capped body, errors; Web gzip', async () => {
+test('fetch transport (browser and worker bundles): status, Retry-After, body, cap, errors; Web gzip', async () => {
   const big = 'x'.repeat(MAX_RESPONSE_BYTES * 2);
   const answers = [
     OK,
@@ -262,9 +385,12 @@ test('fetch transport (browser and worker bundles): status, Retry-After, body, c
   assert.equal((await send(t, srv.port)).body.length, MAX_RESPONSE_BYTES);
   await srv.close();
   const silent = await rawServer(() => '');
-  await assert.rejects(send(t, silent.port, '{}', 150), (e: unknown) => e instanceof TransportError && e.kind === 'timeout' && /no answer within 150 ms/.test(e.message));
+  const timedOut = (e: unknown) =>
+    e instanceof TransportError && e.kind === 'timeout' && /no answer within 150 ms/.test(e.message);
+  await assert.rejects(send(t, silent.port, '{}', 150), timedOut);
   await silent.close();
-  await assert.rejects(send(t, srv.port), (e: unknown) => e instanceof TransportError && e.kind === 'network' && /ECONNREFUSED/.test(e.message));
+  const refused = (e: unknown) => e instanceof TransportError && e.kind === 'network' && /ECONNREFUSED/.test(e.message);
+  await assert.rejects(send(t, srv.port), refused);
   const json = Buffer.from(JSON.stringify({ resourceSpans: Array(50).fill({ a: 'é' }) }));
   assert.ok(gunzipSync(await fetchTransport.gzip(json)).equals(json));
 });

@@ -1,6 +1,6 @@
 // The request context on runtimes with node:async_hooks (Node, Deno, Bun): an
 // AsyncLocalStorage, so a handler finds its request's span at any async depth.
-// package.json "browser" swaps this module for ../web/context.js.
+// Reached through ./index.ts, which package.json "browser" swaps for ../web/index.ts.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ContextSlot } from '../context.js';
 

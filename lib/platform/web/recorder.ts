@@ -1,5 +1,5 @@
-// Browsers and workers have no files (package.json "browser" swaps this in for ./recorder.ts):
-// recordPayloadsTo is reported once and nothing is recorded; exporting goes on.
+// Browsers and workers have no files (./index.ts loads this where ../node/index.ts loads the
+// node:fs recorder): recordPayloadsTo is reported once and nothing is recorded; exporting goes on.
 export class PayloadFile {
   #told = false;
 

@@ -1,7 +1,18 @@
 // The transport for runtimes without node:net: fetch, and gzip through the Web CompressionStream.
-// package.json "browser" puts it in place of ./transport-node.ts in browser and worker bundles;
-// a Node bundle never carries it.
-import { MAX_RESPONSE_BYTES, TransportError, describe, timeoutMessage, unrefTimer, type SendRequest, type Transport, type TransportErrorKind, type TransportModule, type TransportResponse } from '../transport.js';
+// Loaded through ./index.ts, which package.json "browser" puts in place of ../node/index.ts in
+// browser and worker bundles; a Node bundle never carries it.
+import {
+  MAX_RESPONSE_BYTES,
+  TransportError,
+  describe,
+  timeoutMessage,
+  unrefTimer,
+  type SendRequest,
+  type Transport,
+  type TransportErrorKind,
+  type TransportModule,
+  type TransportResponse,
+} from '../transport.js';
 
 export class HttpTransport implements Transport {
   async send(req: SendRequest): Promise<TransportResponse> {
@@ -18,7 +29,8 @@ export class HttpTransport implements Transport {
     try {
       if (req.signal.aborted) onAbort();
       // No `keepalive: true`: in browsers it caps the body at 64 KiB; connections are reused anyway.
-      const res = await fetch(req.url, { method: 'POST', body: req.body as Uint8Array<ArrayBuffer>, headers: req.headers, signal: ctl.signal });
+      const requestBody = req.body as Uint8Array<ArrayBuffer>;
+      const res = await fetch(req.url, { method: 'POST', body: requestBody, headers: req.headers, signal: ctl.signal });
       const parts: Uint8Array[] = [];
       let size = 0;
       const reader = res.body?.getReader();
@@ -34,11 +46,18 @@ export class HttpTransport implements Transport {
         /* a body cut off mid-way still carries the status */
       }
       const all = new Uint8Array(size);
-      parts.reduce((at, p) => (all.set(p, at), at + p.length), 0);
+      let at = 0;
+      for (const part of parts) {
+        all.set(part, at);
+        at += part.length;
+      }
       const body = new TextDecoder().decode(all.subarray(0, MAX_RESPONSE_BYTES));
       return { status: res.status, retryAfter: res.headers.get('retry-after'), body };
     } catch (err) {
-      throw new TransportError(why, why === 'timeout' ? timeoutMessage(req.timeoutMillis) : why === 'aborted' ? 'aborted at shutdown' : describe(err));
+      let message = describe(err);
+      if (why === 'timeout') message = timeoutMessage(req.timeoutMillis);
+      else if (why === 'aborted') message = 'aborted at shutdown';
+      throw new TransportError(why, message);
     } finally {
       clearTimeout(timer);
       req.signal.removeEventListener('abort', onAbort);
@@ -51,6 +70,6 @@ export async function gzip(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Type check only: the same exports as ./transport-node.ts, which bundlers swap for this module. */
+/** Type check only: this module exports what a transport module must (as ../node/transport.ts does). */
 export type SameAsNode = Conforms<typeof import('./transport.js')>;
 type Conforms<T extends TransportModule> = T;
