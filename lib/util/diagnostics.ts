@@ -40,7 +40,8 @@ export function makeDiagnostics(logger: Logger | undefined): Diagnostics {
       /* nothing sensible left to do */
     }
   };
-  const summary = (held: Held): string => `${held.more} more like it${held.spans ? `, costing ${held.spans} spans` : ''}`;
+  const summary = (held: Held): string =>
+    `${held.more} more like it${held.spans ? `, costing ${held.spans} spans` : ''}`;
   return {
     warn(kind, message, spans = 0) {
       const now = Date.now();
