@@ -336,13 +336,18 @@ function checkEnum(value: unknown, t: EnumType, path: string): void {
   const max = t.names.length - 1;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max) return;
   if (typeof value === 'string' && t.names.includes(value)) return;
-  fail(path, `expected a ${t.enum} as an integer 0..${max} or a name like "${t.names[1]}", got ${describeValue(value)}`);
+  const expected = `a ${t.enum} as an integer 0..${max} or a name like "${t.names[1]}"`;
+  fail(path, `expected ${expected}, got ${describeValue(value)}`);
 }
 
 const HEX = /^[0-9a-fA-F]*$/;
 const DECIMAL_UNSIGNED = /^[0-9]+$/;
 const DECIMAL_SIGNED = /^-?[0-9]+$/;
 const DOUBLE_STRING = /^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const SPECIAL_DOUBLES = new Set(['NaN', 'Infinity', '-Infinity']);
+/** Padded base64 comes in whole groups of 4; unpadded, a last group of 1 character is impossible. */
+const base64Length = (value: string): boolean =>
+  value.includes('=') ? value.length % 4 === 0 : value.length % 4 !== 1;
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9\-_]*)={0,2}$/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -372,19 +377,19 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
       const form = wide ? 'as a decimal string or a JSON integer' : 'as a JSON integer or a decimal string';
       let n: bigint | null = null;
       if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
-      else if (typeof value === 'string' && (min < 0n ? DECIMAL_SIGNED : DECIMAL_UNSIGNED).test(value)) n = BigInt(value);
+      else if (typeof value === 'string' && (min < 0n ? DECIMAL_SIGNED : DECIMAL_UNSIGNED).test(value)) {
+        n = BigInt(value);
+      }
       if (n === null || n < min || n > max) fail(path, `expected ${what} ${form}, got ${describeValue(value)}`);
       return;
     }
     case 'double':
       if (typeof value === 'number') return;
-      if (typeof value === 'string' && (value === 'NaN' || value === 'Infinity' || value === '-Infinity' || DOUBLE_STRING.test(value))) {
-        return;
-      }
+      if (typeof value === 'string' && (SPECIAL_DOUBLES.has(value) || DOUBLE_STRING.test(value))) return;
       fail(path, `expected a number, got ${describeValue(value)}`);
     // falls through: fail() never returns
     case 'bytes':
-      if (typeof value !== 'string' || !BASE64.test(value) || (value.includes('=') ? value.length % 4 !== 0 : value.length % 4 === 1)) {
+      if (typeof value !== 'string' || !BASE64.test(value) || !base64Length(value)) {
         fail(path, `expected base64 bytes, got ${describeValue(value)}`);
       }
       return;
@@ -393,7 +398,9 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
       const len = t === 'traceId' ? 32 : 16;
       checkHexId(value, len, path);
       if (value === '') fail(path, `expected ${len} hex characters, got "" (${required ?? 'an id must not be empty'})`);
-      if (/^0+$/.test(value as string)) fail(path, `must not be all zeros (an invalid ${t === 'traceId' ? 'trace' : 'span'} id)`);
+      if (/^0+$/.test(value as string)) {
+        fail(path, `must not be all zeros (an invalid ${t === 'traceId' ? 'trace' : 'span'} id)`);
+      }
       return;
     }
     case 'parentSpanId':
