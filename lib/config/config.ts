@@ -344,15 +344,17 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
   config.enabled = config.enabled && !disabled && config.sampler !== 0;
 
   // Resource attributes: the variable's, then the option's on top, key by key.
-  const attributes: Record<string, unknown> = (config.resourceAttributes = {});
+  const attributes: Record<string, unknown> = {};
   for (const found of [fromEnv('OTEL_RESOURCE_ATTRIBUTES'), fromOption('resourceAttributes')]) {
-    for (const [name, value] of found ? pairs(...found) : []) {
+    if (!found) continue;
+    for (const [name, value] of pairs(...found)) {
       if (!(isAttributeValue(value) || (Array.isArray(value) && value.every(isAttributeValue)))) {
-        fail(`${found![0]}[${JSON.stringify(name)}]`, value, 'a string, number, boolean or array of them');
+        fail(`${found[0]}[${JSON.stringify(name)}]`, value, 'a string, number, boolean or array of them');
       }
       attributes[name] = value;
     }
   }
+  config.resourceAttributes = attributes;
 
   for (const name of Object.keys(given)) {
     if (!read.has(name)) throw new ConfigError(`unknown option ${JSON.stringify(name)}`);
