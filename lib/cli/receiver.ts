@@ -222,12 +222,13 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
 
   const server = createServer(
     {
-      headersTimeout: headersTimeout,
-      requestTimeout: requestTimeout,
+      headersTimeout,
+      requestTimeout,
       // node:http checks both timeouts only this often (30 s by default).
       connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
     },
-    (req, res) => void handle(req, res),
+    // handle() answers every failure itself; only a throwing `log` could get here: drop that request.
+    (req, res) => void handle(req, res).catch(() => res.destroy()),
   );
   server.maxConnections = MAX_CONNECTIONS;
 

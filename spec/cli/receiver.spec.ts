@@ -670,6 +670,28 @@ describe('receiver limits', () => {
     }
   });
 
+  it('a log callback that throws drops that request, and nothing rejects unhandled', { timeout: 10_000 }, async () => {
+    const unhandled: unknown[] = [];
+    const record = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', record);
+    const rx = await startReceiver({
+      port: 0,
+      print: () => {},
+      log: () => {
+        throw new Error('log sink down');
+      },
+    });
+    try {
+      await assert.rejects(send(rx.url, 'not json'), { code: 'ECONNRESET' });
+      assert.equal((await send(rx.url, '{}')).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', record);
+      await rx.close();
+    }
+  });
+
   it('closes a connection that sends its headers too slowly (slow loris), or its body', async () => {
     const rx = await startReceiver({
       port: 0,
