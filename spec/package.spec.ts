@@ -309,8 +309,9 @@ const { EcoHost } = require('ekosis-otlp-traces/host');
 const exporter = new InMemoryExporter();
 const middlewareManager = new MiddlewareManager();
 const bufferedMiddlewareManager = new BufferedMiddlewareManager();
-const tracing = initiateOtlpTracing({ appName: 'tracker', instance: '0', exporter, middlewareManager, bufferedMiddlewareManager });
-const host = new EcoHost({ middlewareManager, bufferedMiddlewareManager }).endpoint('tracker.log_request', () => ({ ok: true }));
+const managers = { middlewareManager, bufferedMiddlewareManager };
+const tracing = initiateOtlpTracing({ appName: 'tracker', instance: '0', exporter, ...managers });
+const host = new EcoHost(managers).endpoint('tracker.log_request', () => ({ ok: true }));
 const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
 (async () => {
   await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
@@ -361,7 +362,8 @@ export { shutdown, host, err, bad };
     // Compiled as CommonJS (require(), not import), and it runs.
     const compiled = readFileSync(join(cjsConsumer, 'out', 'check.js'), 'utf8');
     assert.match(compiled, /require\("ekosis-otlp-traces"\)/);
-    writeFileSync(join(cjsConsumer, 'run-check.js'), `require('./out/check.js').shutdown().then(() => console.log('ok'));\n`);
+    const runCheck = `require('./out/check.js').shutdown().then(() => console.log('ok'));\n`;
+    writeFileSync(join(cjsConsumer, 'run-check.js'), runCheck);
     assert.equal((await run(process.execPath, ['run-check.js'], cjsConsumer)).stdout, 'ok\n');
   });
 });

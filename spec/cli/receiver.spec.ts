@@ -561,14 +561,18 @@ describe('receiver limits', () => {
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => (data += chunk));
     socket.on('error', () => {});
-    const closedAfter = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now() - started)));
+    const closedAfter = new Promise<number>((resolve) => {
+      socket.on('close', () => resolve(performance.now() - started));
+    });
     return { socket, received: () => data, closedAfter };
   }
 
   const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
     Promise.race([
       promise,
-      new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref()),
+      new Promise<T>((_, reject) => {
+        setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref();
+      }),
     ]);
 
   it('keeps no payload: 40 posts of 1.4 MB do not grow the heap (measured after gc in a child)', async () => {
@@ -586,7 +590,8 @@ describe('receiver limits', () => {
       const rx = await startReceiver({ port: 0, print: () => {}, log: () => {} });
       const agent = new Agent({ keepAlive: true });
       const post = () => new Promise((resolve, reject) => {
-        const req = request(rx.url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+        const options = { method: 'POST', agent, headers: { 'content-type': 'application/json' } };
+        const req = request(rx.url, options, (res) => {
           res.resume();
           res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
         });
@@ -625,7 +630,9 @@ describe('receiver limits', () => {
         'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{',
       );
       await within(
-        new Promise<void>((resolve) => client.socket.on('data', () => client.received().includes('\r\n\r\n') && resolve())),
+        new Promise<void>((resolve) => {
+          client.socket.on('data', () => client.received().includes('\r\n\r\n') && resolve());
+        }),
         2000,
         'a 413 answer',
       );
@@ -641,7 +648,13 @@ describe('receiver limits', () => {
 
   it('answers 503 (retry later) past the bound on concurrent requests, and serves again once one ends', async () => {
     const logged: string[] = [];
-    const rx = await startReceiver({ port: 0, print: () => {}, log: (line) => logged.push(line), maxConcurrentRequests: 2 });
+    const rx = await startReceiver({
+      port: 0,
+      print: () => {},
+      log: (line) => logged.push(line),
+      maxConcurrentRequests: 2,
+    });
+    const busy = 'busy: 2 requests in progress, the most this receiver takes at once';
     try {
       const head = 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n';
       const slow = [rawClient(rx.port), rawClient(rx.port)];
@@ -650,10 +663,7 @@ describe('receiver limits', () => {
       const third = await send(rx.url, '{}');
       assert.equal(third.status, 503);
       assert.equal(third.headers['retry-after'], '1');
-      assert.equal(
-        third.body,
-        JSON.stringify({ code: 14, message: 'busy: 2 requests in progress, the most this receiver takes at once' }),
-      );
+      assert.equal(third.body, JSON.stringify({ code: 14, message: busy }));
       const answered = (client: ReturnType<typeof rawClient>) =>
         new Promise<void>((resolve) => client.socket.on('data', () => client.received().endsWith('{}') && resolve()));
       for (const client of slow) client.socket.write('{}');
@@ -664,7 +674,7 @@ describe('receiver limits', () => {
       }
       assert.equal((await send(rx.url, '{}')).status, 200);
       assert.deepEqual(rx.stats(), { payloads: 3, spans: 0, rejected: 1 });
-      assert.deepEqual(logged, ['rejected POST /v1/traces: 503 busy: 2 requests in progress, the most this receiver takes at once']);
+      assert.deepEqual(logged, [`rejected POST /v1/traces: 503 ${busy}`]);
     } finally {
       await rx.close();
     }
@@ -713,7 +723,9 @@ describe('receiver limits', () => {
       }
 
       const slowBody = rawClient(rx.port);
-      slowBody.socket.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n');
+      slowBody.socket.write(
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
+      );
       const bodyDrip = setInterval(() => slowBody.socket.writable && slowBody.socket.write(' '), 50);
       try {
         const closed = await within(slowBody.closedAfter, 3000, 'the slow-body connection to be closed');
