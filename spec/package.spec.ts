@@ -1,8 +1,10 @@
-// The package as users get it: `npm run build` + `npm pack`, installed into an empty project,
-// then imported from JavaScript, type-checked from TypeScript and run as a CLI there.
+// The package as users get it: `npm pack` on a fresh clone (no dist/: "prepack" builds it),
+// installed into an empty project, then imported from JavaScript, type-checked from
+// TypeScript and run as a CLI there; and the same from a CommonJS project (what `npm init`
+// writes), through require().
 //
-// Build and pack run in a copy of the working tree (node_modules linked, not copied), so this
-// test never deletes or rewrites the repo's dist/ while other spec files run in parallel.
+// Pack runs in a copy of the working tree without dist/ (node_modules linked, not copied), so
+// this test never deletes or rewrites the repo's dist/ while other spec files run in parallel.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -54,8 +56,10 @@ describe('package.json', () => {
     assert.equal(pkg.type, 'module');
     assert.equal(pkg.main, './dist/index.js');
     assert.equal(pkg.types, './dist/index.d.ts');
-    assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', import: './dist/index.js' });
-    assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', import: './dist/testing/host.js' });
+    // "default", not "import": require() of these ES modules works too (Node 20.19+, 22.12+).
+    assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
+    assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', default: './dist/testing/host.js' });
+    assert.equal(pkg.scripts.prepack, 'npm run build', 'npm pack builds dist/ first');
     assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });
     for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
   });
@@ -121,6 +125,8 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
   let tarball: string;
   let packed: string[];
   let consumer: string;
+  /** A project as `npm init -y` leaves it: CommonJS. */
+  let cjsConsumer: string;
 
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'ekosis-otlp-traces-pack-'));
@@ -136,7 +142,8 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
       },
     });
     symlinkSync(join(ROOT, 'node_modules'), join(stage, 'node_modules'));
-    await run(NPM, ['run', 'build'], stage);
+    // As on a fresh clone: no build before packing.
+    assert.ok(!existsSync(join(stage, 'dist')), 'the stage has no dist/');
     const out = join(tmp, 'out');
     mkdirSync(out);
     const { stdout } = await run(NPM, ['pack', '--json', '--pack-destination', out], stage);
@@ -151,6 +158,11 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
     cpkg.type = 'module';
     writeFileSync(join(consumer, 'package.json'), JSON.stringify(cpkg, null, 2));
     await run(NPM, ['install', tarball, '--no-audit', '--no-fund', '--offline'], consumer);
+
+    cjsConsumer = join(tmp, 'cjs-consumer');
+    mkdirSync(cjsConsumer);
+    await run(NPM, ['init', '-y'], cjsConsumer);
+    await run(NPM, ['install', tarball, '--no-audit', '--no-fund', '--offline'], cjsConsumer);
   });
 
   after(() => {
@@ -290,5 +302,74 @@ export { dto, total, shutdown, host, version, err, bad };
     assert.match(stdout, /\bshow\b/);
     const receive = await run(NPX, ['ekosis-otlp-traces', 'receive', '--help'], consumer);
     assert.match(receive.stdout, /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]/);
+  });
+  it('works from a CommonJS project (npm init defaults) through require(), with nothing on stderr', async () => {
+    const cpkg = JSON.parse(readFileSync(join(cjsConsumer, 'package.json'), 'utf8')) as Record<string, unknown>;
+    assert.ok(cpkg.type === undefined || cpkg.type === 'commonjs', `npm init wrote type ${String(cpkg.type)}`);
+    writeFileSync(
+      join(cjsConsumer, 'use.js'),
+      `const { initiateOtlpTracing, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager, VERSION } =
+  require('ekosis-otlp-traces');
+const { EcoHost } = require('ekosis-otlp-traces/host');
+
+const exporter = new InMemoryExporter();
+const middlewareManager = new MiddlewareManager();
+const bufferedMiddlewareManager = new BufferedMiddlewareManager();
+const managers = { middlewareManager, bufferedMiddlewareManager };
+const tracing = initiateOtlpTracing({ appName: 'tracker', instance: '0', exporter, ...managers });
+const host = new EcoHost(managers).endpoint('tracker.log_request', () => ({ ok: true }));
+const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
+(async () => {
+  await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
+  await host.drain();
+  await tracing.shutdown();
+  console.log(JSON.stringify({ version: VERSION, spans: exporter.spans.map((s) => [s.name, s.kind, s.statusCode]) }));
+})();
+`,
+    );
+    const { stdout, stderr } = await run(process.execPath, ['use.js'], cjsConsumer);
+    assert.equal(stderr, '');
+    assert.deepEqual(JSON.parse(stdout), { version: pkg.version, spans: [['tracker.log_request', 2, 1]] });
+  });
+
+  it('type-checks from a CommonJS TypeScript project against the installed declarations (NodeNext)', async () => {
+    writeFileSync(
+      join(cjsConsumer, 'check.ts'),
+      `import { initiateOtlpTracing, InMemoryExporter, ConfigError, type OtlpTracingOptions } from 'ekosis-otlp-traces';
+import { EcoHost } from 'ekosis-otlp-traces/host';
+
+const options: OtlpTracingOptions = { exporter: new InMemoryExporter(), compression: 'gzip' };
+const { shutdown }: { shutdown(): Promise<void> } = initiateOtlpTracing(options);
+const host = new EcoHost();
+const err: Error = new ConfigError('x');
+// The declarations are real types, not any:
+// @ts-expect-error compression is 'gzip' | 'none'
+const bad: OtlpTracingOptions = { compression: 'brotli' };
+export { shutdown, host, err, bad };
+`,
+    );
+    writeFileSync(
+      join(cjsConsumer, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          outDir: 'out',
+          skipLibCheck: false,
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules', '@types')],
+        },
+        files: ['check.ts'],
+      }),
+    );
+    await run(process.execPath, [TSC, '-p', 'tsconfig.json'], cjsConsumer);
+    // Compiled as CommonJS (require(), not import), and it runs.
+    const compiled = readFileSync(join(cjsConsumer, 'out', 'check.js'), 'utf8');
+    assert.match(compiled, /require\("ekosis-otlp-traces"\)/);
+    const runCheck = `require('./out/check.js').shutdown().then(() => console.log('ok'));\n`;
+    writeFileSync(join(cjsConsumer, 'run-check.js'), runCheck);
+    assert.equal((await run(process.execPath, ['run-check.js'], cjsConsumer)).stdout, 'ok\n');
   });
 });

@@ -65,12 +65,16 @@ async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'ekosis-otlp-traces-demo-'));
   const record = join(dir, 'traces.ndjson');
   let from = '';
+  const payloads: unknown[] = []; // the receiver keeps none: the demo shows them all together at the end
   const receiver = await startReceiver({
     port: 0,
     host: '127.0.0.1',
     record,
-    onPayload: (doc) => (from = serviceOf(doc)),
-    print: (text) => out(`-- receiver: payload ${receiver.payloads.length} from ${from} --\n${text}`),
+    onPayload: (doc) => {
+      payloads.push(doc);
+      from = serviceOf(doc);
+    },
+    print: (text) => out(`-- receiver: payload ${payloads.length} from ${from} --\n${text}`),
   });
   out(`receiver listening on ${receiver.url}, recording to ${record}`);
 
@@ -117,7 +121,7 @@ async function main(): Promise<number> {
   }
 
   heading('all payloads together: one tree per trace');
-  out(renderTrees(receiver.payloads).trimEnd());
+  out(renderTrees(payloads).trimEnd());
 
   heading('export counts (exported + dropped + rejected + failed + queued + inFlight = ended)');
   for (const [name, s] of [['tracker-0', tracker.tracing.tracer.stats()], ['billing-0', billing.tracing.tracer.stats()]] as const) {
@@ -128,7 +132,7 @@ async function main(): Promise<number> {
     if (s.exported !== s.ended) code = 1;
   }
 
-  out(`\n${receiver.payloads.length} payloads recorded to ${record}`);
+  out(`\n${payloads.length} payloads recorded to ${record}`);
   out(`see them again: node --import tsx lib/cli/main.ts show ${record}`);
   out(`     (installed: npx ekosis-otlp-traces show ${record})`);
   return code;

@@ -10,6 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startReceiver } from './receiver.js';
 import { renderTrees } from './tree.js';
 import { validateExportRequest } from './validate.js';
+import { errorMessage, NAME, oneLine } from '../util/text.js';
 import { VERSION } from '../util/version.js';
 
 export interface CliIo {
@@ -18,8 +19,6 @@ export interface CliIo {
   /** Stops `receive` like SIGINT does (for running it in-process). */
   signal?: AbortSignal;
 }
-
-const NAME = 'ekosis-otlp-traces';
 
 const HELP = `Usage: ${NAME} <command> [options]
 
@@ -45,7 +44,10 @@ Runs an OTLP/HTTP JSON receiver at http://HOST:PORT/v1/traces until Ctrl-C (SIGI
 or SIGTERM. Each POST (application/json, optionally gzip) is checked against the OTLP
 trace schema: a valid payload gets 200 {} and its traces are printed as trees; an
 invalid one gets 400 with the reason, which is also printed on stderr. Protobuf
-bodies get 415: only JSON is supported.
+bodies get 415: only JSON is supported. Bodies over 4 MiB (16 MiB decompressed) get
+413, more than 4 requests at once get 503 (retry later), and a client that takes over
+10 s to send its headers or 30 s for a whole request is disconnected. Only counts are
+kept in memory: memory stays flat however long it runs.
 
 Options:
   --port N         port to listen on (default 4318; 0 picks a free port)
@@ -76,7 +78,10 @@ Options:
 class UsageError extends Error {}
 
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const out = (text: string) => void io.stdout.write(text);
   const err = (line: string) => void io.stderr.write(line + '\n');
   try {
@@ -111,7 +116,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       err(`${NAME}: ${e.message}`);
       return 2;
     }
-    err(`${NAME}: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+    err(`${NAME}: ${oneLine(errorMessage(e))}`);
     return 1;
   }
 }
@@ -219,11 +224,8 @@ async function receive(
     else io.signal?.addEventListener('abort', stop);
   });
   await receiver.close();
-  const spans = receiver.payloads.reduce<number>((n, doc) => {
-    const r = validateExportRequest(doc);
-    return n + (r.ok ? r.spans : 0);
-  }, 0);
-  out(`stopped: received ${plural(receiver.payloads.length, 'payload')} (${plural(spans, 'span')})\n`);
+  const { payloads, spans } = receiver.stats();
+  out(`stopped: received ${plural(payloads, 'payload')} (${plural(spans, 'span')})\n`);
   return 0;
 }
 
@@ -247,7 +249,7 @@ async function show(
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    err(`cannot read ${file}: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+    err(`cannot read ${file}: ${oneLine(errorMessage(e))}`);
     return 1;
   }
   const payloads: unknown[] = [];
@@ -259,7 +261,7 @@ async function show(
     try {
       doc = JSON.parse(line);
     } catch (e) {
-      err(`${file} line ${i + 1}: not valid JSON: ${oneLine(e instanceof Error ? e.message : String(e))}`);
+      err(`${file} line ${i + 1}: not valid JSON: ${oneLine(errorMessage(e))}`);
       return 1;
     }
     const result = validateExportRequest(doc);
@@ -276,10 +278,6 @@ async function show(
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\r?\n\s*/g, ' ');
 }
 
 /** True when this module is the process entry, also when run through the npm bin symlink. */
@@ -303,7 +301,7 @@ if (isEntry()) {
       process.exitCode = code;
     },
     (e: unknown) => {
-      process.stderr.write(`${NAME}: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.stderr.write(`${NAME}: ${errorMessage(e)}\n`);
       process.exitCode = 1;
     },
   );

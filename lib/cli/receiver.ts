@@ -2,15 +2,21 @@
 //
 // POST /v1/traces with Content-Type application/json (any charset parameter but UTF-8 is
 // refused), optionally Content-Encoding gzip (or deflate):
-//   200 {}                               valid ExportTraceServiceRequest: kept in `payloads`,
-//                                        appended to `record`, its traces printed as trees
+//   200 {}                               valid ExportTraceServiceRequest: counted, appended
+//                                        to `record`, its traces printed as trees
 //   400 {"code":3,"message":"<reason>"}  not UTF-8, not JSON, or not the OTLP schema (the
 //                                        validator's one-line reason naming the path)
 //   413 {"code":8,...}                   body larger than the caps (on the wire / decompressed)
 //   415 {"code":3,...}                   protobuf or any other content type / encoding
+//   503 {"code":14,...}, Retry-After: 1  more requests in progress than maxConcurrentRequests
+//   408 (from node:http)                 headers or body not received in time
 //   404 other paths, 405 other methods (with Allow: POST); 500 if recording failed.
 // Error bodies are google.rpc.Status in JSON, as OTLP/HTTP specifies. Rejections are also
 // reported through `log` (default: stderr), one line each.
+//
+// It is a local tool, but a big or hostile sender must not make it fall over: it keeps no
+// payload (only counts), caps bodies, bounds the requests in progress (so at most
+// maxConcurrentRequests bodies are in memory), and drops connections that are too slow.
 
 import { appendFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -18,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import { gunzip, inflate, type InputType, type ZlibOptions } from 'node:zlib';
 import { renderTrees } from './tree.js';
 import { validateExportRequest } from './validate.js';
+import { errorMessage, oneLine } from '../util/text.js';
 
 export interface ReceiverOptions {
   /** Port to listen on; default 4318; 0 picks a free port. */
@@ -26,7 +33,7 @@ export interface ReceiverOptions {
   host?: string;
   /** File to append every accepted payload to, one JSON line each (created if missing). */
   record?: string;
-  /** Called with every accepted payload (parsed) and its body (decompressed). */
+  /** Called with every accepted payload (parsed) and its body (decompressed); the receiver itself keeps neither. */
   onPayload?: (doc: unknown, raw: Buffer) => void;
   /** Where the trees of each accepted payload go; default: stdout, followed by a blank line. */
   print?: (text: string) => void;
@@ -34,10 +41,26 @@ export interface ReceiverOptions {
   log?: (line: string) => void;
   /** Colour the printed trees (default false). */
   color?: boolean;
-  /** Cap on the request body as received, in bytes; default 64 MiB. */
+  /** Cap on the request body as received, in bytes; default 4 MiB (senders split a batch on 413). */
   maxBodyBytes?: number;
-  /** Cap on the decompressed JSON, in bytes; default 64 MiB. */
+  /** Cap on the decompressed JSON, in bytes; default 16 MiB. */
   maxDecompressedBytes?: number;
+  /** Requests in progress at most; more are answered 503 with Retry-After at once. Default 4. */
+  maxConcurrentRequests?: number;
+  /** A client must send a request's headers within this; default 10 000 ms. */
+  headersTimeoutMillis?: number;
+  /** A client must send a whole request (headers and body) within this; default 30 000 ms. */
+  requestTimeoutMillis?: number;
+}
+
+/** What a receiver has seen since it started. */
+export interface ReceiverStats {
+  /** Valid payloads accepted (200). */
+  payloads: number;
+  /** Spans in those payloads. */
+  spans: number;
+  /** Requests answered with an error status. */
+  rejected: number;
 }
 
 export interface Receiver {
@@ -45,14 +68,23 @@ export interface Receiver {
   url: string;
   port: number;
   host: string;
-  /** Every accepted payload, parsed, in arrival order. */
-  payloads: unknown[];
+  /** Counts since start (a copy): the receiver keeps no payload. */
+  stats(): ReceiverStats;
   /** Stops listening, closes every connection, waits for pending record writes. */
   close(): Promise<void>;
 }
 
 const MiB = 1024 * 1024;
 const PATH = '/v1/traces';
+// 4 MiB is gRPC's default message cap, familiar from OTLP collectors; a 512-span batch of this
+// package's exporter is far below it, and a sender that hits it splits the batch on 413.
+const DEFAULT_MAX_BODY = 4 * MiB;
+const DEFAULT_MAX_JSON = 16 * MiB;
+const DEFAULT_MAX_CONCURRENT = 4;
+const DEFAULT_HEADERS_TIMEOUT = 10_000;
+const DEFAULT_REQUEST_TIMEOUT = 30_000;
+/** Open connections at most (idle keep-alive ones included); past it node:http drops new ones. */
+const MAX_CONNECTIONS = 64;
 
 // google.rpc.Code values used in error bodies
 const INVALID_ARGUMENT = 3;
@@ -60,6 +92,7 @@ const NOT_FOUND = 5;
 const RESOURCE_EXHAUSTED = 8;
 const UNIMPLEMENTED = 12;
 const INTERNAL = 13;
+const UNAVAILABLE = 14;
 
 class HttpError extends Error {
   constructor(
@@ -75,19 +108,23 @@ class HttpError extends Error {
 export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receiver> {
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? 4318;
-  const maxBody = opts.maxBodyBytes ?? 64 * MiB;
-  const maxJson = opts.maxDecompressedBytes ?? 64 * MiB;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const maxJson = opts.maxDecompressedBytes ?? DEFAULT_MAX_JSON;
+  const maxConcurrent = opts.maxConcurrentRequests ?? DEFAULT_MAX_CONCURRENT;
+  const headersTimeout = opts.headersTimeoutMillis ?? DEFAULT_HEADERS_TIMEOUT;
+  const requestTimeout = Math.max(opts.requestTimeoutMillis ?? DEFAULT_REQUEST_TIMEOUT, headersTimeout);
   const print = opts.print ?? ((text: string) => void process.stdout.write(text + '\n'));
   const log = opts.log ?? ((line: string) => void process.stderr.write(line + '\n'));
   const record = opts.record;
-  const payloads: unknown[] = [];
+  const stats: ReceiverStats = { payloads: 0, spans: 0, rejected: 0 };
+  let inProgress = 0;
   let writes: Promise<void> = Promise.resolve();
 
   if (record !== undefined) {
     try {
       await appendFile(record, '');
     } catch (err) {
-      throw new Error(`cannot open ${record} for recording: ${errMessage(err)}`);
+      throw new Error(`cannot open ${record} for recording: ${errorMessage(err)}`);
     }
   }
 
@@ -105,6 +142,8 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     if (json.length > maxJson) {
       throw new HttpError(413, RESOURCE_EXHAUSTED, `body of ${json.length} bytes is over the ${maxJson}-byte limit`);
     }
+    // Parsing, checking and printing are synchronous: give other connections a turn between them.
+    await nextTurn();
     let text: string;
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(json);
@@ -118,13 +157,16 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     try {
       doc = JSON.parse(text);
     } catch (err) {
-      throw new HttpError(400, INVALID_ARGUMENT, `body is not valid JSON: ${oneLine(errMessage(err))}`);
+      throw new HttpError(400, INVALID_ARGUMENT, `body is not valid JSON: ${oneLine(errorMessage(err))}`);
     }
+    await nextTurn();
     const result = validateExportRequest(doc);
     if (!result.ok) throw new HttpError(400, INVALID_ARGUMENT, result.reason);
 
-    payloads.push(doc);
+    stats.payloads++;
+    stats.spans += result.spans;
     opts.onPayload?.(doc, json);
+    await nextTurn();
     const trees = renderTrees([doc], { color: opts.color });
     print(trees || '(a payload without spans)\n');
     if (record !== undefined) {
@@ -139,14 +181,24 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
       try {
         await write;
       } catch (err) {
-        throw new HttpError(500, INTERNAL, `cannot append to ${record}: ${oneLine(errMessage(err))}`);
+        throw new HttpError(500, INTERNAL, `cannot append to ${record}: ${oneLine(errorMessage(err))}`);
       }
     }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
+    inProgress++;
     try {
+      if (inProgress > maxConcurrent) {
+        // Refused before reading the body: the bound is what keeps memory bounded.
+        throw new HttpError(
+          503,
+          UNAVAILABLE,
+          `busy: ${maxConcurrent} requests in progress, the most this receiver takes at once`,
+          { 'Retry-After': '1', Connection: 'close' },
+        );
+      }
       if (path !== PATH) throw new HttpError(404, NOT_FOUND, `no such path ${path}: send OTLP traces to POST ${PATH}`);
       if (req.method !== 'POST') {
         throw new HttpError(405, UNIMPLEMENTED, `method ${req.method} is not allowed on ${PATH}: use POST`, {
@@ -157,20 +209,36 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
       send(res, 200, '{}');
     } catch (err) {
       const e =
-        err instanceof HttpError ? err : new HttpError(500, INTERNAL, `internal error: ${oneLine(errMessage(err))}`);
+        err instanceof HttpError ? err : new HttpError(500, INTERNAL, `internal error: ${oneLine(errorMessage(err))}`);
+      stats.rejected++;
       log(`rejected ${req.method} ${path}: ${e.status} ${e.message}`);
       send(res, e.status, JSON.stringify({ code: e.code, message: e.message }), e.headers);
+    } finally {
+      // A request stays in progress until its answer is sent (or the client went away).
+      if (res.writableFinished || res.destroyed) inProgress--;
+      else res.once('close', () => inProgress--);
     }
   }
 
-  const server = createServer((req, res) => void handle(req, res));
+  const server = createServer(
+    {
+      headersTimeout,
+      requestTimeout,
+      // node:http checks both timeouts only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, Math.max(50, headersTimeout / 4)),
+    },
+    // handle() answers every failure itself; only a throwing `log` could get here: drop that request.
+    (req, res) => void handle(req, res).catch(() => res.destroy()),
+  );
+  server.maxConnections = MAX_CONNECTIONS;
 
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE') {
         reject(Object.assign(new Error(`port ${port} on ${host} is already in use`), { code: err.code }));
       } else {
-        reject(Object.assign(new Error(`cannot listen on ${host} port ${port}: ${errMessage(err)}`), { code: err.code }));
+        const message = `cannot listen on ${host} port ${port}: ${errorMessage(err)}`;
+        reject(Object.assign(new Error(message), { code: err.code }));
       }
     };
     server.once('error', onError);
@@ -187,7 +255,7 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     url: `http://${urlHost}:${actualPort}${PATH}`,
     port: actualPort,
     host,
-    payloads,
+    stats: () => ({ ...stats }),
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -271,7 +339,9 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       // no-op when already settled; otherwise the client went away mid-body
       if (!req.complete) reject(new HttpError(400, INVALID_ARGUMENT, 'the client closed the connection mid-body'));
     });
-    req.on('error', (err) => reject(new HttpError(400, INVALID_ARGUMENT, `cannot read body: ${oneLine(errMessage(err))}`)));
+    req.on('error', (err) => {
+      reject(new HttpError(400, INVALID_ARGUMENT, `cannot read body: ${oneLine(errorMessage(err))}`));
+    });
   });
 }
 
@@ -284,16 +354,14 @@ function decompress(body: Buffer, encoding: 'gzip' | 'deflate', max: number): Pr
       if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
         reject(new HttpError(413, RESOURCE_EXHAUSTED, `body decompresses to over the ${max}-byte limit`));
       } else {
-        reject(new HttpError(400, INVALID_ARGUMENT, `body is not valid ${encoding}: ${oneLine(errMessage(err))}`));
+        const reason = oneLine(errorMessage(err));
+        reject(new HttpError(400, INVALID_ARGUMENT, `body is not valid ${encoding}: ${reason}`));
       }
     });
   });
 }
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-function oneLine(s: string): string {
-  return s.replace(/\s*\r?\n\s*/g, ' ');
+/** Resolves after the I/O waiting now has been handled (setImmediate runs after the poll phase). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

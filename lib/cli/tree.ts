@@ -81,7 +81,7 @@ export function renderTrees(payloads: unknown[], opts: RenderOptions = {}): stri
   for (const [traceId, list] of traces) {
     const roots = buildTree(list);
     const lines = [c.header(`trace ${traceId}`)];
-    roots.forEach((root, i) => renderSpan(root, '', i === roots.length - 1, lines, c));
+    renderForest(roots, lines, c);
     blocks.push({ traceId, first: minStart(list), order: list[0]!.order, text: lines.join('\n') + '\n' });
   }
   blocks.sort((a, b) => cmpStart(a.first, b.first) || a.order - b.order);
@@ -134,7 +134,11 @@ function readSpan(sp: unknown, service: string, order: number): Span | null {
     start: nonZero(toBigInt(get(sp, 'startTimeUnixNano'))),
     end: nonZero(toBigInt(get(sp, 'endTimeUnixNano'))),
     flags: Number(toBigInt(get(sp, 'flags')) ?? 0n),
-    status: { code, name: STATUS_NAMES[code] ?? `STATUS_${code}`, message: typeof message === 'string' ? clean(message) : '' },
+    status: {
+      code,
+      name: STATUS_NAMES[code] ?? `STATUS_${code}`,
+      message: typeof message === 'string' ? clean(message) : '',
+    },
     attributes: attrs(get(sp, 'attributes')),
     events: list(get(sp, 'events')).map((ev) => ({
       name: clean(str(get(ev, 'name'))) || '(unnamed)',
@@ -160,7 +164,10 @@ function readSpan(sp: unknown, service: string, order: number): Span | null {
 function attrs(v: unknown, inEvent = false): Attr[] {
   return list(v).map((kv) => {
     const keyIdx = get(kv, 'keyStrindex');
-    const key = typeof get(kv, 'key') === 'string' && get(kv, 'key') !== '' ? clean(get(kv, 'key') as string) : keyIdx != null ? `<strindex ${String(keyIdx)}>` : '""';
+    const rawKey = get(kv, 'key');
+    let key = '""';
+    if (typeof rawKey === 'string' && rawKey !== '') key = clean(rawKey);
+    else if (keyIdx != null) key = `<strindex ${String(keyIdx)}>`;
     let value = formatValue(get(kv, 'value'), 0);
     if (inEvent && key === 'exception.stacktrace') {
       const s = get(get(kv, 'value'), 'stringValue');
@@ -196,7 +203,9 @@ function formatValue(v: unknown, depth: number): string {
   if (av != null) return `[${list(get(av, 'values')).map((x) => formatValue(x, depth + 1)).join(', ')}]`;
   const kv = get(v, 'kvlistValue');
   if (kv != null) {
-    const parts = list(get(kv, 'values')).map((e) => `${clean(str(get(e, 'key')))}: ${formatValue(get(e, 'value'), depth + 1)}`);
+    const parts = list(get(kv, 'values')).map(
+      (e) => `${clean(str(get(e, 'key')))}: ${formatValue(get(e, 'value'), depth + 1)}`,
+    );
     return `{${parts.join(', ')}}`;
   }
   const by = get(v, 'bytesValue');
@@ -233,42 +242,77 @@ function buildTree(spans: Span[]): Span[] {
   }
   // Spans caught in a parent cycle are reachable from no root: show them as roots too.
   const reached = new Set<Span>();
-  const visit = (s: Span) => {
-    if (reached.has(s)) return;
-    reached.add(s);
-    s.children.forEach(visit);
+  // Walks with a list, not recursion: a sender's chain of spans may be deeper than the stack.
+  const visit = (from: Span) => {
+    const pending = [from];
+    for (let s = pending.pop(); s; s = pending.pop()) {
+      if (reached.has(s)) continue;
+      reached.add(s);
+      pending.push(...s.children);
+    }
   };
   roots.forEach(visit);
   for (const s of spans) {
     if (!reached.has(s)) {
-      // detach from its parent so the cycle is cut here
-      for (const p of spans) p.children = p.children.filter((ch) => ch !== s);
+      // detach from its parent (the one span it was filed under) so the cycle is cut here
+      const parent = byId.get(s.parentSpanId)!;
+      parent.children = parent.children.filter((child) => child !== s);
       s.note = `(in a parent cycle via ${s.parentSpanId})`;
       roots.push(s);
       visit(s);
     }
   }
-  const sortSpans = (list: Span[]) => {
-    list.sort((a, b) => cmpStart(a.start, b.start) || a.order - b.order);
-    list.forEach((s) => sortSpans(s.children));
-  };
-  sortSpans(roots);
+  const bySpanStart = (a: Span, b: Span) => cmpStart(a.start, b.start) || a.order - b.order;
+  roots.sort(bySpanStart);
+  for (const s of reached) s.children.sort(bySpanStart);
   return roots;
 }
 
 // ---------------------------------------------------------------------------------------
 // Printing
 
-function renderSpan(s: Span, prefix: string, last: boolean, out: string[], c: Colors): void {
+/**
+ * Levels indented at most. Deeper spans are printed at this indentation with their level: one
+ * more indent per level would make the text grow with the square of a chain's depth.
+ */
+const MAX_INDENT = 32;
+
+interface Pending {
+  span: Span;
+  prefix: string;
+  last: boolean;
+  /** 0 for a root. */
+  depth: number;
+}
+
+/** Prints ROOTS and their descendants depth-first, with a list rather than recursion (chains may be deep). */
+function renderForest(roots: Span[], out: string[], c: Colors): void {
+  const pending: Pending[] = [];
+  const pushChildren = (list: Span[], prefix: string, depth: number) => {
+    for (let i = list.length - 1; i >= 0; i--) {
+      pending.push({ span: list[i]!, prefix, last: i === list.length - 1, depth });
+    }
+  };
+  pushChildren(roots, '', 0);
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { span, prefix, last, depth } = next;
+    renderSpan(span, prefix, last, depth >= MAX_INDENT ? ` (level ${depth + 1})` : '', out, c);
+    pushChildren(span.children, depth < MAX_INDENT ? childPrefix(prefix, last) : prefix, depth + 1);
+  }
+}
+
+const childPrefix = (prefix: string, last: boolean): string => prefix + (last ? '   ' : '│  ');
+
+/** One span's line and its detail lines; LEVEL is a note for spans past MAX_INDENT. */
+function renderSpan(s: Span, prefix: string, last: boolean, level: string, out: string[], c: Colors): void {
   const parts = [c.name(s.name), c.service(`[${s.service}]`), s.kind, duration(s)];
   if (s.status.code !== 0 || s.status.message) {
     const text = s.status.message ? `${s.status.name}: ${s.status.message}` : s.status.name;
     parts.push(s.status.code === 2 ? c.error(text) : s.status.code === 1 ? c.ok(text) : text);
   }
-  if (s.note) parts.push(c.dim(s.note));
+  if (s.note || level) parts.push(c.dim((s.note + level).trim()));
   out.push(c.dim(prefix + (last ? '└─ ' : '├─ ')) + parts.join('  '));
-  const childPrefix = prefix + (last ? '   ' : '│  ');
-  const detail = c.dim(childPrefix) + '  ';
+  const detail = c.dim(childPrefix(prefix, last)) + '  ';
   const width = Math.max(0, ...s.attributes.map((a) => a.key.length));
   for (const a of s.attributes) out.push(`${detail}${c.dim(a.key.padEnd(width) + ' =')} ${a.value}`);
   for (const ev of s.events) {
@@ -287,7 +331,6 @@ function renderSpan(s: Span, prefix: string, last: boolean, out: string[], c: Co
     plural(s.dropped.links, 'link'),
   ].filter(Boolean);
   if (dropped.length) out.push(`${detail}${c.dim(`(dropped: ${dropped.join(', ')})`)}`);
-  s.children.forEach((ch, i) => renderSpan(ch, childPrefix, i === s.children.length - 1, out, c));
 }
 
 function duration(s: Span): string {
@@ -320,8 +363,8 @@ function plural(n: number, word: string): string {
 }
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
-const escapeControl = (ch: string) =>
-  ch === '\n' ? '\\n' : ch === '\r' ? '\\r' : ch === '\t' ? '\\t' : `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
+const SHORT_ESCAPES: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+const escapeControl = (ch: string) => SHORT_ESCAPES[ch] ?? `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`;
 
 /** Text shown bare (names, keys, messages): control characters escaped, so one line stays one
  * line and a sender cannot drive the terminal. */

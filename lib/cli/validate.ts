@@ -23,6 +23,8 @@
 // - strings with a lone UTF-16 surrogate (protobuf strings are UTF-8);
 // - values nested deeper than MAX_DEPTH (protobuf parsers have a recursion limit too).
 
+import { describeValue } from '../util/text.js';
+
 export type ValidationResult = { ok: true; spans: number } | { ok: false; reason: string };
 
 const MAX_DEPTH = 100;
@@ -261,7 +263,7 @@ export function validateExportRequest(doc: unknown): ValidationResult {
   if (!isPlainObject(doc)) {
     return {
       ok: false,
-      reason: `request body: expected a JSON object (ExportTraceServiceRequest), got ${describe(doc)}`,
+      reason: `request body: expected a JSON object (ExportTraceServiceRequest), got ${describeValue(doc)}`,
     };
   }
   const ctx: Ctx = { spans: 0, depth: 0 };
@@ -293,7 +295,7 @@ function checkMessage(obj: Record<string, unknown>, spec: MessageSpec, path: str
     if (value === null) continue; // proto3 JSON: null = default value
     set.push(key);
     if (fspec.repeated) {
-      if (!Array.isArray(value)) fail(fpath, `expected an array, got ${describe(value)}`);
+      if (!Array.isArray(value)) fail(fpath, `expected an array, got ${describeValue(value)}`);
       for (let i = 0; i < value.length; i++) checkValue(value[i], fspec, `${fpath}[${i}]`, ctx);
     } else {
       checkValue(value, fspec, fpath, ctx);
@@ -321,7 +323,7 @@ function checkValue(value: unknown, fspec: FieldSpec, path: string, ctx: Ctx): v
   const t = fspec.type;
   if (typeof t === 'function') {
     const spec = t();
-    if (!isPlainObject(value)) fail(path, `expected an object (${spec.name}), got ${describe(value)}`);
+    if (!isPlainObject(value)) fail(path, `expected an object (${spec.name}), got ${describeValue(value)}`);
     checkMessage(value, spec, path, ctx);
   } else if (typeof t === 'object') {
     checkEnum(value, t, path);
@@ -334,13 +336,18 @@ function checkEnum(value: unknown, t: EnumType, path: string): void {
   const max = t.names.length - 1;
   if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= max) return;
   if (typeof value === 'string' && t.names.includes(value)) return;
-  fail(path, `expected a ${t.enum} as an integer 0..${max} or a name like "${t.names[1]}", got ${describe(value)}`);
+  const expected = `a ${t.enum} as an integer 0..${max} or a name like "${t.names[1]}"`;
+  fail(path, `expected ${expected}, got ${describeValue(value)}`);
 }
 
 const HEX = /^[0-9a-fA-F]*$/;
 const DECIMAL_UNSIGNED = /^[0-9]+$/;
 const DECIMAL_SIGNED = /^-?[0-9]+$/;
 const DOUBLE_STRING = /^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/;
+const SPECIAL_DOUBLES = new Set(['NaN', 'Infinity', '-Infinity']);
+/** Padded base64 comes in whole groups of 4; unpadded, a last group of 1 character is impossible. */
+const base64Length = (value: string): boolean =>
+  value.includes('=') ? value.length % 4 === 0 : value.length % 4 !== 1;
 const BASE64 = /^(?:[A-Za-z0-9+/]*|[A-Za-z0-9\-_]*)={0,2}$/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -358,7 +365,7 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
       checkString(value, path);
       return;
     case 'bool':
-      if (typeof value !== 'boolean') fail(path, `expected true or false, got ${describe(value)}`);
+      if (typeof value !== 'boolean') fail(path, `expected true or false, got ${describeValue(value)}`);
       return;
     case 'int32':
     case 'uint32':
@@ -370,20 +377,20 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
       const form = wide ? 'as a decimal string or a JSON integer' : 'as a JSON integer or a decimal string';
       let n: bigint | null = null;
       if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
-      else if (typeof value === 'string' && (min < 0n ? DECIMAL_SIGNED : DECIMAL_UNSIGNED).test(value)) n = BigInt(value);
-      if (n === null || n < min || n > max) fail(path, `expected ${what} ${form}, got ${describe(value)}`);
+      else if (typeof value === 'string' && (min < 0n ? DECIMAL_SIGNED : DECIMAL_UNSIGNED).test(value)) {
+        n = BigInt(value);
+      }
+      if (n === null || n < min || n > max) fail(path, `expected ${what} ${form}, got ${describeValue(value)}`);
       return;
     }
     case 'double':
       if (typeof value === 'number') return;
-      if (typeof value === 'string' && (value === 'NaN' || value === 'Infinity' || value === '-Infinity' || DOUBLE_STRING.test(value))) {
-        return;
-      }
-      fail(path, `expected a number, got ${describe(value)}`);
+      if (typeof value === 'string' && (SPECIAL_DOUBLES.has(value) || DOUBLE_STRING.test(value))) return;
+      fail(path, `expected a number, got ${describeValue(value)}`);
     // falls through: fail() never returns
     case 'bytes':
-      if (typeof value !== 'string' || !BASE64.test(value) || (value.includes('=') ? value.length % 4 !== 0 : value.length % 4 === 1)) {
-        fail(path, `expected base64 bytes, got ${describe(value)}`);
+      if (typeof value !== 'string' || !BASE64.test(value) || !base64Length(value)) {
+        fail(path, `expected base64 bytes, got ${describeValue(value)}`);
       }
       return;
     case 'traceId':
@@ -391,7 +398,9 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
       const len = t === 'traceId' ? 32 : 16;
       checkHexId(value, len, path);
       if (value === '') fail(path, `expected ${len} hex characters, got "" (${required ?? 'an id must not be empty'})`);
-      if (/^0+$/.test(value as string)) fail(path, `must not be all zeros (an invalid ${t === 'traceId' ? 'trace' : 'span'} id)`);
+      if (/^0+$/.test(value as string)) {
+        fail(path, `must not be all zeros (an invalid ${t === 'traceId' ? 'trace' : 'span'} id)`);
+      }
       return;
     }
     case 'parentSpanId':
@@ -402,12 +411,12 @@ function checkScalar(value: unknown, t: Scalar, path: string, required?: string)
 
 function checkHexId(value: unknown, len: number, path: string, alt = ''): void {
   if (typeof value !== 'string' || !HEX.test(value) || (value.length !== len && !(alt && value === ''))) {
-    fail(path, `expected ${len} hex characters${alt}, got ${describe(value)}`);
+    fail(path, `expected ${len} hex characters${alt}, got ${describeValue(value)}`);
   }
 }
 
 function checkString(value: unknown, path: string): asserts value is string {
-  if (typeof value !== 'string') fail(path, `expected a string, got ${describe(value)}`);
+  if (typeof value !== 'string') fail(path, `expected a string, got ${describeValue(value)}`);
   const m = LONE_SURROGATE.exec(value);
   if (m) {
     const code = m[0].charCodeAt(0).toString(16).toUpperCase();
@@ -468,15 +477,3 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A short, one-line description of a JSON value for messages. */
-function describe(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') {
-    const s = v.length > 40 ? `${v.slice(0, 40)}…` : v;
-    return JSON.stringify(s);
-  }
-  if (typeof v === 'object') return 'an object';
-  return String(v);
-}

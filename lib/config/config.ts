@@ -7,6 +7,7 @@ import { DEFAULT_RETRY } from '../export/exporter.js';
 import type { ClockFn } from '../trace/clock.js';
 import type { IdGenerator } from '../trace/ids.js';
 import type { Logger } from '../util/diagnostics.js';
+import { describeValue } from '../util/text.js';
 
 export interface OtlpTracingOptions {
   /** OTLP/HTTP traces URL, e.g. http://localhost:4318/v1/traces. */
@@ -110,7 +111,8 @@ export function deriveAppName(argv = processArgv()): string | undefined {
   return (
     argv[1]
       ?.replace(/^.*[\\/]|\.[^.]*$/g, '') // directory and extension
-      .replace(/([a-z0-9])(?=[A-Z])|([A-Z])(?=[A-Z][a-z])/g, '$1$2_') // myServer -> my_Server, HTTPGateway -> HTTP_Gateway
+      // myServer -> my_Server, HTTPGateway -> HTTP_Gateway
+      .replace(/([a-z0-9])(?=[A-Z])|([A-Z])(?=[A-Z][a-z])/g, '$1$2_')
       .replace(/[^A-Za-z0-9]+/g, '_')
       .toLowerCase()
       .replace(/^_+|_+$/g, '') || undefined
@@ -126,15 +128,9 @@ export function deriveInstance(argv = processArgv()): string | undefined {
 const isObject = (value: unknown): value is Record<string, any> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
-/** A value for an error message: strings quoted and cut short, objects and functions by their kind only. */
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
-  return Array.isArray(value) ? 'an array' : isObject(value) ? 'an object' : typeof value === 'function' ? 'a function' : String(value);
-}
-
 /** The one shape of a start-up error: "<option or variable>: <value> is not <what was expected>". */
 function fail(source: string, value: unknown, what: string): never {
-  throw new ConfigError(`${source}: ${show(value)} is not ${what}`);
+  throw new ConfigError(`${source}: ${describeValue(value)} is not ${what}`);
 }
 
 /**
@@ -145,22 +141,23 @@ type Parse = (source: string, value: any, fromEnv?: boolean) => any;
 /** Where a setting came from: the arguments of a Parse. */
 type Found = [source: string, value: any, fromEnv?: boolean];
 
-/** A value taken as it is if it passes OK (a variable's text always is a string). */
+/** A value taken as it is if it passes IS_OK (a variable's text always is a string). */
 const shaped =
-  (what: string, ok: (value: any) => boolean): Parse =>
+  (what: string, isOk: (value: any) => boolean): Parse =>
   (source, value) =>
-    ok(value) ? value : fail(source, value, what);
+    isOk(value) ? value : fail(source, value, what);
 
-const text = shaped('a string', (v) => typeof v === 'string');
+const text = shaped('a string', (value) => typeof value === 'string');
 
 /** A number option, or a variable's text read as one, from MIN to MAX (and WHOLE). */
 const range =
   (min: number, max: number, whole?: boolean): Parse =>
   (source, value, fromEnv) => {
-    const n = fromEnv ? Number(value.trim() || NaN) : value;
-    return typeof n === 'number' && n >= min && n <= max && (!whole || Number.isInteger(n))
-      ? n
-      : fail(source, value, `${whole ? 'a whole number' : 'a number'} from ${min}${max < Infinity ? ' to ' + max : ' up'}`);
+    const number = fromEnv ? Number(value.trim() || NaN) : value;
+    const inRange = typeof number === 'number' && number >= min && number <= max;
+    if (inRange && (!whole || Number.isInteger(number))) return number;
+    const upTo = max < Infinity ? ' to ' + max : ' up';
+    return fail(source, value, `${whole ? 'a whole number' : 'a number'} from ${min}${upTo}`);
   };
 const MAX_MILLIS = 2_147_483_647; // setTimeout's limit
 const MILLIS = range(0, MAX_MILLIS);
@@ -170,20 +167,32 @@ const RATIO = range(0, 1);
 
 const OTLP_ENDPOINT = 'OTEL_EXPORTER_OTLP_ENDPOINT';
 
-/** An http(s) endpoint URL; the message never repeats the value (it may hold credentials). */
+/**
+ * An http(s) endpoint URL. OTEL_EXPORTER_OTLP_ENDPOINT is a base URL: the traces path goes at
+ * the end of its path, before any query. Messages never repeat the value (it may hold credentials).
+ */
 const url: Parse = (source, value) => {
-  // The generic OTLP endpoint is a base URL; the traces path is appended.
-  const href = source === OTLP_ENDPOINT ? value.replace(/\/+$/, '') + '/v1/traces' : text(source, value);
-  let parsed: URL | undefined;
+  const href = text(source, value).trim();
+  const isBase = source === OTLP_ENDPOINT;
+  // Without "scheme://", URL reads "collector:4318" as scheme "collector:": say what is missing.
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(href)) {
+    const example = isBase ? 'http://collector:4318' : 'http://collector:4318/v1/traces';
+    throw new ConfigError(`${source}: has no http:// or https:// scheme (e.g. ${example})`);
+  }
+  let parsed: URL;
   try {
-    parsed = new URL(href.trim());
+    parsed = new URL(href);
   } catch {
-    /* reported below */
+    throw new ConfigError(`${source}: is not a valid URL`);
   }
-  if (!/^https?:$/.test(parsed?.protocol ?? '') || parsed!.username || parsed!.password) {
-    throw new ConfigError(`${source}: not an http(s) URL without credentials (send those as a header)`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${source}: is not an http:// or https:// URL`);
   }
-  return parsed!.href;
+  if (parsed.username || parsed.password) {
+    throw new ConfigError(`${source}: holds a user name or password: send credentials as a header instead`);
+  }
+  if (isBase) parsed.pathname = parsed.pathname.replace(/\/+$/, '') + '/v1/traces';
+  return parsed.href;
 };
 
 /**
@@ -192,7 +201,8 @@ const url: Parse = (source, value) => {
  */
 function pairs(source: string, value: any, fromEnv?: boolean): [string, unknown][] {
   if (!fromEnv) return Object.entries(isObject(value) ? value : fail(source, value, 'an object'));
-  return (value as string).split(',').flatMap((entry, i) => {
+  return (value as string).split(',').flatMap((entry, index) => {
+    if (!entry.trim()) return [];
     const eq = entry.indexOf('=');
     const key = entry.slice(0, eq).trim();
     let decoded: string | undefined;
@@ -201,38 +211,64 @@ function pairs(source: string, value: any, fromEnv?: boolean): [string, unknown]
     } catch {
       /* reported below */
     }
-    if (!entry.trim()) return [];
     // Says which entry, not what it holds: it may be a header's secret.
-    if (eq < 0 || !key || decoded === undefined) throw new ConfigError(`${source}: entry ${i + 1} is not key=value (percent-encoded)`);
+    if (eq < 0 || !key || decoded === undefined) {
+      throw new ConfigError(`${source}: entry ${index + 1} is not key=value (percent-encoded)`);
+    }
     return [[key, decoded]];
   });
 }
 
+/** RFC 9110 token characters. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * Visible ASCII, space and tab. Header values go on the wire as latin1, one byte per UTF-16
+ * unit, so U+010D U+010A would become CR LF: anything else is refused, not just "\r\n".
+ */
+const HEADER_VALUE = /^[\t\x20-\x7e]*$/;
+/** Framing and routing headers the HTTP client writes itself; configured, they would corrupt requests. */
+const CLIENT_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection']);
+
 const headers: Parse = (source, value, fromEnv) => {
   const out: Record<string, string> = {};
-  for (const [name, v] of pairs(source, value, fromEnv)) {
-    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) fail(source, name, 'a valid header name');
+  for (const [name, headerValue] of pairs(source, value, fromEnv)) {
+    if (!HEADER_NAME.test(name)) fail(source, name, 'a valid header name');
+    if (CLIENT_HEADERS.has(name.toLowerCase())) {
+      const setByClient = 'Host, Content-Length, Transfer-Encoding and Connection';
+      fail(source, name, `a header that can be configured (the HTTP client sets ${setByClient})`);
+    }
     // The value itself is a secret: say what is wrong without repeating it.
-    if (typeof v !== 'string' || /[\r\n\0]/.test(v)) throw new ConfigError(`${source}: the value of header ${name} is not a string without CR, LF or NUL`);
-    out[name.toLowerCase()] = v;
+    if (typeof headerValue !== 'string' || !HEADER_VALUE.test(headerValue)) {
+      const what = 'visible ASCII (letters, digits, punctuation, spaces)';
+      throw new ConfigError(`${source}: the value of header ${name} is not ${what}`);
+    }
+    out[name.toLowerCase()] = headerValue;
   }
   return out;
 };
 
 const compression: Parse = (source, value, fromEnv) => {
-  const c = fromEnv ? value.trim().toLowerCase() : value;
-  return c === 'gzip' || c === 'none' ? c : fail(source, value, '"gzip" or "none"');
+  const name = fromEnv ? value.trim().toLowerCase() : value;
+  return name === 'gzip' || name === 'none' ? name : fail(source, value, '"gzip" or "none"');
 };
 
-const isAttributeValue = (v: unknown): boolean => /^(string|boolean)$/.test(typeof v) || Number.isFinite(v);
+const isAttributeValue = (value: unknown): boolean =>
+  typeof value === 'string' || typeof value === 'boolean' || Number.isFinite(value);
 
 const retry: Parse = (source, value) => {
   const out: Record<string, number> = { ...DEFAULT_RETRY };
-  for (const [name, v] of pairs(source, value)) {
-    if (name in out && v !== undefined) out[name] = (name === 'maxAttempts' ? range(1, 100, true) : MILLIS)(`${source}.${name}`, v);
+  for (const [name, setting] of pairs(source, value)) {
+    if (!(name in out) || setting === undefined) continue;
+    const parse = name === 'maxAttempts' ? range(1, 100, true) : MILLIS;
+    out[name] = parse(`${source}.${name}`, setting);
   }
   return out;
 };
+
+const isLogger = (value: any): boolean => typeof value === 'function' || typeof value?.warn === 'function';
+
+const isIdGenerator = (value: any): boolean =>
+  isObject(value) && [value.traceId, value.spanId].every((f) => f === undefined || typeof f === 'function');
 
 /** Resolves every setting; throws ConfigError naming the option or variable at fault. */
 export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(), argv?: string[]): ResolvedConfig {
@@ -244,6 +280,7 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
     read.add(name);
     return given[name] !== undefined ? [`option ${name}`, given[name]] : undefined;
   };
+  /** The appName or instance option, else the value derived from argv; '' when neither is set. */
   const label = (name: string, derived: string | undefined): string => {
     const found = fromOption(name);
     return ((found ? text(...found) : derived) ?? '').trim();
@@ -255,8 +292,11 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
 
   /** The first variable set of NAMES, where an ECOENV key (OTLP_TRACES_*) stands for its ladder. */
   const fromEnv = (...names: string[]): Found | undefined => {
-    for (const name of names.flatMap((n) => (n.startsWith('OTEL_') ? n : ladder.map((prefix) => prefix + n)))) {
-      if (env[name]) return [name, env[name], true]; // an empty variable counts as unset
+    const variables = names.flatMap((name) =>
+      name.startsWith('OTEL_') ? name : ladder.map((prefix) => prefix + name),
+    );
+    for (const variable of variables) {
+      if (env[variable]) return [variable, env[variable], true]; // an empty variable counts as unset
     }
     return undefined;
   };
@@ -265,19 +305,24 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
   const sampler: Parse = (source, value, isVariable) => {
     if (!isVariable) return RATIO(source, value);
     const name = value.trim().toLowerCase().replace(/^parentbased_/, '');
-    const arg = fromEnv('OTEL_TRACES_SAMPLER_ARG');
-    if (name === 'traceidratio') return arg ? RATIO(...arg) : 1;
-    return name === 'always_on' ? 1 : name === 'always_off' ? 0 : fail(source, value, 'always_on, always_off or traceidratio');
+    if (name === 'always_on') return 1;
+    if (name === 'always_off') return 0;
+    if (name !== 'traceidratio') return fail(source, value, 'always_on, always_off or traceidratio');
+    const ratio = fromEnv('OTEL_TRACES_SAMPLER_ARG');
+    return ratio ? RATIO(...ratio) : 1;
   };
 
   // Each setting: option, parse, default, then its variables: the ECOENV_EXTRA_* key (its
   // ladder) and the OTEL_* names; the first of option, variables that is set wins.
   const settings: [string, Parse, unknown?, ...string[]][] = [
-    ['endpoint', url, 'http://localhost:4318/v1/traces', 'OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', OTLP_ENDPOINT],
+    ['endpoint', url, 'http://localhost:4318/v1/traces',
+      'OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', OTLP_ENDPOINT],
     ['serviceName', text, '', 'OTEL_SERVICE_NAME'],
     ['headers', headers, {}, 'OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS'],
-    ['timeoutMillis', MILLIS_1, 10_000, 'OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
-    ['compression', compression, 'none', 'OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION'],
+    ['timeoutMillis', MILLIS_1, 10_000,
+      'OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 'OTEL_EXPORTER_OTLP_TIMEOUT'],
+    ['compression', compression, 'none',
+      'OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_TRACES_COMPRESSION', 'OTEL_EXPORTER_OTLP_COMPRESSION'],
     ['maxQueueSize', COUNT, 2048, 'OTEL_BSP_MAX_QUEUE_SIZE'],
     ['maxExportBatchSize', COUNT, 512, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE'],
     ['scheduledDelayMillis', MILLIS, 1000, 'OTEL_BSP_SCHEDULE_DELAY'],
@@ -285,17 +330,17 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
     ['maxOpenSpans', COUNT, 10_000],
     ['sampler', sampler, 1, 'OTEL_TRACES_SAMPLER'],
     ['recordPayloadsTo', text, undefined, 'OTLP_TRACES_RECORD'],
-    ['exporter', shaped('an object with export()', (e) => typeof e?.export === 'function')],
-    ['clock', shaped('a function', (c) => typeof c === 'function')],
-    ['idGenerator', shaped('{ traceId?(), spanId?() }', (g) => isObject(g) && [g.traceId, g.spanId].every((f) => f === undefined || typeof f === 'function'))],
-    ['logger', shaped('a function or { warn() }', (l) => typeof l === 'function' || typeof l?.warn === 'function')],
+    ['exporter', shaped('an object with export()', (exporter) => typeof exporter?.export === 'function')],
+    ['clock', shaped('a function', (clock) => typeof clock === 'function')],
+    ['idGenerator', shaped('{ traceId?(), spanId?() }', isIdGenerator)],
+    ['logger', shaped('a function or { warn() }', isLogger)],
     ['shutdownTimeoutMillis', MILLIS, 5000],
     // Cut, not unlimited as in OTel: one 10 MiB exception message must not make a 10 MiB span.
     ['attributeValueLengthLimit', range(0, Infinity, true), 8192,
       'OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT', 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT'],
     ['retry', retry, DEFAULT_RETRY],
-    ['enabled', shaped('true or false', (b) => typeof b === 'boolean'), true],
-    ['handlerSpans', shaped('true or false', (b) => typeof b === 'boolean')],
+    ['enabled', shaped('true or false', (enabled) => typeof enabled === 'boolean'), true],
+    ['handlerSpans', shaped('true or false', (enabled) => typeof enabled === 'boolean')],
   ];
   const config: Record<string, any> = {};
   for (const [name, parse, fallback, ...names] of settings) {
@@ -305,19 +350,25 @@ export function resolveConfig(options: SetupOptions = {}, env: Env = processEnv(
 
   config.serviceName = config.serviceName.trim() || `${app}-${instance}`;
   config.maxExportBatchSize = Math.min(config.maxExportBatchSize, config.maxQueueSize); // as the OTel SDKs do
-  config.enabled &&= fromEnv('OTEL_SDK_DISABLED')?.[1].trim().toLowerCase() !== 'true' && config.sampler !== 0; // always_off: every hook a pass-through
+  const disabled = fromEnv('OTEL_SDK_DISABLED')?.[1].trim().toLowerCase() === 'true';
+  // always_off (sampler 0) makes every hook a pass-through, as disabling does.
+  config.enabled = config.enabled && !disabled && config.sampler !== 0;
 
   // Resource attributes: the variable's, then the option's on top, key by key.
-  const attributes: Record<string, unknown> = (config.resourceAttributes = {});
+  const attributes: Record<string, unknown> = {};
   for (const found of [fromEnv('OTEL_RESOURCE_ATTRIBUTES'), fromOption('resourceAttributes')]) {
-    for (const [name, value] of found ? pairs(...found) : []) {
+    if (!found) continue;
+    for (const [name, value] of pairs(...found)) {
       if (!(isAttributeValue(value) || (Array.isArray(value) && value.every(isAttributeValue)))) {
-        fail(`${found![0]}[${JSON.stringify(name)}]`, value, 'a string, number, boolean or array of them');
+        fail(`${found[0]}[${JSON.stringify(name)}]`, value, 'a string, number, boolean or array of them');
       }
       attributes[name] = value;
     }
   }
+  config.resourceAttributes = attributes;
 
-  for (const name of Object.keys(given)) if (!read.has(name)) throw new ConfigError(`unknown option ${JSON.stringify(name)}`);
+  for (const name of Object.keys(given)) {
+    if (!read.has(name)) throw new ConfigError(`unknown option ${JSON.stringify(name)}`);
+  }
   return config as ResolvedConfig;
 }

@@ -1,7 +1,12 @@
 // Diagnostics: one line per kind of failure per interval, with how many more happened and how
 // many spans they cost since, so an endpoint down for a minute gives a handful of lines.
+import { NAME } from './text.js';
 
-export type Logger = ((message: string) => void) | { warn(message: string): void };
+// Re-exported for the modules that take NAME from here (trace/tracer.ts).
+export { NAME };
+
+/** The host's logger; it may return a promise (an async logger), which is never left to reject unhandled. */
+export type Logger = ((message: string) => unknown) | { warn(message: string): unknown };
 
 export interface Diagnostics {
   /** Report `message`; `spans` is what this occurrence cost (0 when nothing was lost). */
@@ -19,38 +24,41 @@ interface Held {
 
 const INTERVAL_MS = 10_000;
 
-/** The package's name: the prefix of every line, and the telemetry.sdk.name and scope of every payload. */
-export const NAME = 'ekosis-otlp-traces';
+const ignore = (): void => {};
 
 export function makeDiagnostics(logger: Logger | undefined): Diagnostics {
   const kinds = new Map<string, Held>();
-  // A logger that throws must not turn a diagnostic into a crash of the host.
-  const write = (m: string): void => {
-    m = `[${NAME}] ${m}`;
+  // The logger is the host's code: neither its exception nor its rejected promise may turn a
+  // diagnostic into a crash of the host.
+  const write = (message: string): void => {
+    const line = `[${NAME}] ${message}`;
     try {
-      typeof logger === 'function' ? logger(m) : (logger ?? console).warn(m);
+      const result: unknown = typeof logger === 'function' ? logger(line) : (logger ?? console).warn(line);
+      const then = (result as { then?: unknown } | null | undefined)?.then;
+      if (typeof then === 'function') then.call(result, ignore, ignore);
     } catch {
       /* nothing sensible left to do */
     }
   };
-  const summary = (k: Held): string => `${k.more} more like it${k.spans ? `, costing ${k.spans} spans` : ''}`;
+  const summary = (held: Held): string =>
+    `${held.more} more like it${held.spans ? `, costing ${held.spans} spans` : ''}`;
   return {
     warn(kind, message, spans = 0) {
       const now = Date.now();
-      const k = kinds.get(kind);
-      if (k && now - k.at < INTERVAL_MS) {
-        k.more++;
-        k.spans += spans;
+      const held = kinds.get(kind);
+      if (held && now - held.at < INTERVAL_MS) {
+        held.more++;
+        held.spans += spans;
         return;
       }
       kinds.set(kind, { at: now, more: 0, spans: 0 });
-      write(k?.more ? `${message} (${summary(k)} since the last report)` : message);
+      write(held?.more ? `${message} (${summary(held)} since the last report)` : message);
     },
     flush() {
       const parts: string[] = [];
-      for (const [kind, k] of kinds) {
-        if (k.more) parts.push(`${kind}: ${summary(k)}`);
-        k.more = k.spans = 0;
+      for (const [kind, held] of kinds) {
+        if (held.more) parts.push(`${kind}: ${summary(held)}`);
+        held.more = held.spans = 0;
       }
       if (parts.length) write(`not reported individually: ${parts.join('; ')}`);
     },

@@ -2,7 +2,9 @@
 // validator (lib/cli/validate.ts) it uses.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
@@ -185,7 +187,7 @@ describe('receiver', () => {
     assert.equal(res.headers['content-type'], 'application/json');
     assert.equal(readFileSync(record, 'utf8'), body + '\n');
     assert.deepEqual(printed, [SAMPLE_TREE]);
-    assert.deepEqual(rx.payloads, [samplePayload()]);
+    assert.deepEqual(rx.stats(), { payloads: 1, spans: 2, rejected: 0 });
     assert.deepEqual(raws.map(String), [body]);
     assert.deepEqual(logged, []);
   });
@@ -222,7 +224,7 @@ describe('receiver', () => {
     assert.equal((await send(rx.url, '{"resourceSpans":[]}')).status, 200);
     assert.equal(readFileSync(record, 'utf8'), '{}\n{"resourceSpans":[]}\n');
     assert.deepEqual(printed, ['(a payload without spans)\n', '(a payload without spans)\n']);
-    assert.equal(rx.payloads.length, 2);
+    assert.deepEqual(rx.stats(), { payloads: 2, spans: 0, rejected: 0 });
   });
 
   it('answers 400 with a one-line reason for a body that is not JSON, and records nothing', async () => {
@@ -234,7 +236,7 @@ describe('receiver', () => {
     assert.match(msg.message, /^body is not valid JSON: \S/);
     assert.doesNotMatch(msg.message, /\n/);
     assert.equal(readFileSync(record, 'utf8'), '');
-    assert.deepEqual(rx.payloads, []);
+    assert.deepEqual(rx.stats(), { payloads: 0, spans: 0, rejected: 1 });
     assert.deepEqual(printed, []);
     assert.deepEqual(logged, [`rejected POST /v1/traces: 400 ${msg.message}`]);
 
@@ -377,7 +379,7 @@ describe('receiver', () => {
     assert.equal(br.body, errorBody('Content-Encoding br is not supported: use gzip or none'));
 
     assert.equal(readFileSync(record, 'utf8'), '');
-    assert.deepEqual(rx.payloads, []);
+    assert.deepEqual(rx.stats(), { payloads: 0, spans: 0, rejected: 8 });
     assert.equal(logged.length, 8);
     assert.equal(logged[0], 'rejected POST /v1/metrics: 404 no such path /v1/metrics: send OTLP traces to POST /v1/traces');
   });
@@ -400,7 +402,7 @@ describe('receiver', () => {
       res2.body,
       JSON.stringify({ code: 8, message: 'body decompresses to over the 131072-byte limit' }),
     );
-    assert.deepEqual(rx.payloads, []);
+    assert.deepEqual(rx.stats(), { payloads: 0, spans: 0, rejected: 2 });
   });
 
   it('close() resolves with a keep-alive connection open, and stops listening', async () => {
@@ -544,5 +546,195 @@ describe('validateExportRequest', () => {
     const result = validateExportRequest(doc);
     assert.equal(result.ok, false);
     assert.match((result as { reason: string }).reason, /: nested deeper than 100 levels$/);
+  });
+});
+
+// issue 13 item 13: the receiver is local, but a big or hostile sender must not make it fall over.
+describe('receiver limits', () => {
+  const RECEIVER = fileURLToPath(new URL('../../lib/cli/receiver.ts', import.meta.url));
+
+  /** A raw TCP client: what the server wrote, and when it closed (ms after connecting), or null. */
+  function rawClient(port: number): { socket: Socket; received: () => string; closedAfter: Promise<number> } {
+    const socket = connect(port, '127.0.0.1');
+    const started = performance.now();
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => (data += chunk));
+    socket.on('error', () => {});
+    const closedAfter = new Promise<number>((resolve) => {
+      socket.on('close', () => resolve(performance.now() - started));
+    });
+    return { socket, received: () => data, closedAfter };
+  }
+
+  const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
+    Promise.race([
+      promise,
+      new Promise<T>((_, reject) => {
+        setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms).unref();
+      }),
+    ]);
+
+  it('keeps no payload: 40 posts of 1.4 MB do not grow the heap (measured after gc in a child)', async () => {
+    const script = `
+      import { startReceiver } from ${JSON.stringify(RECEIVER)};
+      import { request, Agent } from 'node:http';
+      const spans = [];
+      for (let i = 0; i < 2000; i++) spans.push({
+        traceId: (i % 100 + 1).toString(16).padStart(32, '0'), spanId: (i + 1).toString(16).padStart(16, '0'),
+        name: 'tracker.log_request', kind: 2, startTimeUnixNano: '1795500582256000000',
+        endTimeUnixNano: '1795500582257000000',
+        attributes: [{ key: 'request.data', value: { stringValue: 'x'.repeat(450) } }],
+      });
+      const body = JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans }] }] });
+      const rx = await startReceiver({ port: 0, print: () => {}, log: () => {} });
+      const agent = new Agent({ keepAlive: true });
+      const post = () => new Promise((resolve, reject) => {
+        const options = { method: 'POST', agent, headers: { 'content-type': 'application/json' } };
+        const req = request(rx.url, options, (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error('status ' + res.statusCode))));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+      const heap = () => { gc(); gc(); return process.memoryUsage().heapUsed; };
+      for (let i = 0; i < 3; i++) await post();
+      const before = heap();
+      for (let i = 0; i < 40; i++) await post();
+      const after = heap();
+      agent.destroy();
+      await rx.close();
+      console.log(JSON.stringify({ bytes: body.length, grown: after - before }));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script],
+        { timeout: 120_000, maxBuffer: 1024 * 1024 },
+        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
+      );
+    });
+    const { bytes, grown } = JSON.parse(out) as { bytes: number; grown: number };
+    assert.ok(bytes > 1_300_000 && bytes < 1_500_000, `payload of ${bytes} bytes`);
+    // Kept payloads would be 40 parsed documents of 1.4 MB of JSON each: over 50 MB.
+    assert.ok(grown < 8 * 1024 * 1024, `the heap grew by ${(grown / 1024 / 1024).toFixed(1)} MiB over 40 posts`);
+  });
+
+  it('answers 413 at once for a declared body over the default cap, without waiting for the body', async () => {
+    const rx = await startReceiver({ port: 0, print: () => {}, log: () => {} });
+    try {
+      const client = rawClient(rx.port);
+      const started = performance.now();
+      client.socket.write(
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n{',
+      );
+      await within(
+        new Promise<void>((resolve) => {
+          client.socket.on('data', () => client.received().includes('\r\n\r\n') && resolve());
+        }),
+        2000,
+        'a 413 answer',
+      );
+      assert.ok(performance.now() - started < 1000, 'answered within a second');
+      assert.match(client.received(), /^HTTP\/1\.1 413 /);
+      assert.match(client.received(), /\r\nConnection: close\r\n/i);
+      client.socket.destroy();
+      assert.deepEqual(rx.stats(), { payloads: 0, spans: 0, rejected: 1 });
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('answers 503 (retry later) past the bound on concurrent requests, and serves again once one ends', async () => {
+    const logged: string[] = [];
+    const rx = await startReceiver({
+      port: 0,
+      print: () => {},
+      log: (line) => logged.push(line),
+      maxConcurrentRequests: 2,
+    });
+    const busy = 'busy: 2 requests in progress, the most this receiver takes at once';
+    try {
+      const head = 'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n';
+      const slow = [rawClient(rx.port), rawClient(rx.port)];
+      for (const client of slow) client.socket.write(head); // bodies held back: both requests stay in progress
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const third = await send(rx.url, '{}');
+      assert.equal(third.status, 503);
+      assert.equal(third.headers['retry-after'], '1');
+      assert.equal(third.body, JSON.stringify({ code: 14, message: busy }));
+      const answered = (client: ReturnType<typeof rawClient>) =>
+        new Promise<void>((resolve) => client.socket.on('data', () => client.received().endsWith('{}') && resolve()));
+      for (const client of slow) client.socket.write('{}');
+      await Promise.all(slow.map((client) => within(answered(client), 2000, 'the held requests to be answered')));
+      for (const client of slow) {
+        assert.match(client.received(), /^HTTP\/1\.1 200 /);
+        client.socket.destroy();
+      }
+      assert.equal((await send(rx.url, '{}')).status, 200);
+      assert.deepEqual(rx.stats(), { payloads: 3, spans: 0, rejected: 1 });
+      assert.deepEqual(logged, [`rejected POST /v1/traces: 503 ${busy}`]);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('a log callback that throws drops that request, and nothing rejects unhandled', { timeout: 10_000 }, async () => {
+    const unhandled: unknown[] = [];
+    const record = (e: unknown): void => void unhandled.push(e);
+    process.on('unhandledRejection', record);
+    const rx = await startReceiver({
+      port: 0,
+      print: () => {},
+      log: () => {
+        throw new Error('log sink down');
+      },
+    });
+    try {
+      await assert.rejects(send(rx.url, 'not json'), { code: 'ECONNRESET' });
+      assert.equal((await send(rx.url, '{}')).status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.deepEqual(unhandled, []);
+    } finally {
+      process.off('unhandledRejection', record);
+      await rx.close();
+    }
+  });
+
+  it('closes a connection that sends its headers too slowly (slow loris), or its body', async () => {
+    const rx = await startReceiver({
+      port: 0,
+      print: () => {},
+      log: () => {},
+      headersTimeoutMillis: 300,
+      requestTimeoutMillis: 600,
+    });
+    try {
+      const loris = rawClient(rx.port);
+      loris.socket.write('POST /v1/traces HTTP/1.1\r\nHost: x\r\n');
+      const drip = setInterval(() => loris.socket.writable && loris.socket.write('X-Drip: 1\r\n'), 50);
+      try {
+        const closed = await within(loris.closedAfter, 3000, 'the slow-headers connection to be closed');
+        assert.ok(closed >= 250, `closed after ${closed} ms`);
+        assert.match(loris.received(), /^(HTTP\/1\.1 408 |$)/);
+      } finally {
+        clearInterval(drip);
+      }
+
+      const slowBody = rawClient(rx.port);
+      slowBody.socket.write(
+        'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n',
+      );
+      const bodyDrip = setInterval(() => slowBody.socket.writable && slowBody.socket.write(' '), 50);
+      try {
+        const closed = await within(slowBody.closedAfter, 3000, 'the slow-body connection to be closed');
+        assert.ok(closed >= 550, `closed after ${closed} ms`);
+      } finally {
+        clearInterval(bodyDrip);
+      }
+    } finally {
+      await rx.close();
+    }
   });
 });

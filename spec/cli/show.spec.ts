@@ -319,6 +319,21 @@ describe('renderTrees', () => {
     );
   });
 
+  // A hostile or broken sender's chain: recursion overflowed the stack near 5 000 levels, and an
+  // indent per level made the text grow with the square of the depth (3 000 levels: 28 MB).
+  it('prints a 20 000-level chain without overflowing the stack, indenting at most 32 levels', () => {
+    const id = (i: number) => (i + 1).toString(16).padStart(16, '0');
+    const chain = Array.from({ length: 20_000 }, (_, i) => span(id(i), i ? id(i - 1) : '', i));
+    const lines = renderTrees([payload(...chain)]).trimEnd().split('\n');
+    assert.equal(lines.length, 1 + 20_000);
+    assert.equal(lines[1], '└─ s1  [unknown_service]  INTERNAL  0.001 ms');
+    assert.equal(lines[32], `${'   '.repeat(31)}└─ s0  [unknown_service]  INTERNAL  0.001 ms`);
+    assert.equal(lines[33], `${'   '.repeat(32)}└─ s1  [unknown_service]  INTERNAL  0.001 ms  (level 33)`);
+    assert.equal(lines[34], `${'   '.repeat(32)}└─ s2  [unknown_service]  INTERNAL  0.001 ms  (level 34)`);
+    assert.equal(lines[20_000], `${'   '.repeat(32)}└─ s0  [unknown_service]  INTERNAL  0.001 ms  (level 20000)`);
+    assert.ok(lines.every((line) => line.length < 160));
+  });
+
   it('marks a missing parent as remote only when the flags say so', () => {
     const text = renderTrees([
       payload(
