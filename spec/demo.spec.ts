@@ -61,15 +61,25 @@ describe('npm run demo', () => {
       // was sent by the tracker in another payload).
       assert.match(stdout, /^-- receiver: payload 1 from tracker-0 --$/m);
       assert.match(stdout, /^-- receiver: payload 4 from billing-0 --$/m);
-      assert.match(stdout, new RegExp(`^└─ billing\\.record_usage  \\[billing-0\\]  SERVER  ${MS}  OK  ↑ remote parent ${HEX16}$`, 'm'));
+      assert.match(
+        stdout,
+        new RegExp(
+          `^└─ billing\\.record_usage  \\[billing-0\\]  SERVER  ${MS}  OK  ↑ remote parent ${HEX16}$`,
+          'm',
+        ),
+      );
 
       // All together: the three trees, with billing's span nested under the tracker's.
       const all = section(stdout, 'all payloads together');
       const expected = [
         new RegExp(`^└─ tracker\\.log_request  \\[tracker-0\\]  SERVER  ${MS}  OK  ↑ remote parent ${HEX16}$`),
         /^ {5}request\.route_key = "tracker\.log_request"$/,
-        new RegExp(`^└─ tracker\\.log_request_fail  \\[tracker-0\\]  SERVER  ${MS}  OK  ↑ remote parent ${HEX16}$`),
-        new RegExp(`^   ├─ LogRequestFailDTO\\.process  \\[tracker-0\\]  CONSUMER  ${MS}  ERROR: process attempt failed$`),
+        new RegExp(
+          `^└─ tracker\\.log_request_fail  \\[tracker-0\\]  SERVER  ${MS}  OK  ↑ remote parent ${HEX16}$`,
+        ),
+        new RegExp(
+          `^   ├─ LogRequestFailDTO\\.process  \\[tracker-0\\]  CONSUMER  ${MS}  ERROR: process attempt failed$`,
+        ),
         /^ {3}│ {4}request\.retries {3}= 0$/,
         /^ {3}│ {4}process\.success {3}= false$/,
         new RegExp(`^   └─ LogRequestFailDTO\\.process  \\[tracker-0\\]  CONSUMER  ${MS}  OK$`),
@@ -89,8 +99,22 @@ describe('npm run demo', () => {
       assert.equal(all.match(/^trace [0-9a-f]{32}$/gm)?.length, 3, 'three traces');
 
       // The counts add up and nothing was lost.
-      assert.match(stdout, /^tracker-0: ended 5, exported 5, dropped 0, rejected 0, failed 0, queued 0, inFlight 0; retries 0, \d+ bytes sent$/m);
-      assert.match(stdout, /^billing-0: ended 1, exported 1, dropped 0, rejected 0, failed 0, queued 0, inFlight 0; retries 0, \d+ bytes sent$/m);
+      assert.match(
+        stdout,
+        new RegExp(
+          '^tracker-0: ended 5, exported 5, dropped 0, rejected 0, failed 0, queued 0, inFlight 0; ' +
+            'retries 0, \\d+ bytes sent$',
+          'm',
+        ),
+      );
+      assert.match(
+        stdout,
+        new RegExp(
+          '^billing-0: ended 1, exported 1, dropped 0, rejected 0, failed 0, queued 0, inFlight 0; ' +
+            'retries 0, \\d+ bytes sent$',
+          'm',
+        ),
+      );
 
       // The recording holds exactly what was printed: `show FILE` gives the same trees.
       assert.ok(existsSync(file), `${file} exists`);
@@ -100,14 +124,19 @@ describe('npm run demo', () => {
       assert.equal(renderTrees(payloads).trimEnd(), all.trimEnd());
 
       // On the wire: billing's span is the child of the tracker span that forwarded the request.
-      type Wire = { resourceSpans: { scopeSpans: { spans: { name: string; spanId: string; parentSpanId?: string; traceId: string }[] }[] }[] };
-      const spans = (payloads as Wire[]).flatMap((p) => p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)));
+      type WireSpan = { name: string; spanId: string; parentSpanId?: string; traceId: string };
+      type Wire = { resourceSpans: { scopeSpans: { spans: WireSpan[] }[] }[] };
+      const spans = (payloads as Wire[]).flatMap((p) =>
+        p.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans)),
+      );
       const report = spans.find((s) => s.name === 'tracker.report_usage')!;
       const bill = spans.find((s) => s.name === 'billing.record_usage')!;
       assert.equal(bill.traceId, report.traceId);
       assert.equal(bill.parentSpanId, report.spanId);
     } finally {
-      if (basename(dirname(file)).startsWith('ekosis-otlp-traces-demo-')) rmSync(dirname(file), { recursive: true, force: true });
+      if (basename(dirname(file)).startsWith('ekosis-otlp-traces-demo-')) {
+        rmSync(dirname(file), { recursive: true, force: true });
+      }
     }
   });
 });

@@ -13,15 +13,29 @@ for (const [name, run] of Object.entries(scenarios)) {
   test(`golden: ${name}`, async () => {
     const got = (await run()).map((l) => l + '\n').join('');
     const want = readFileSync(new URL(`${name}.ndjson`, dir), 'utf8');
-    assert.equal(got, want, `fixtures/${name}.ndjson differs; if the change is intended, run npm run fixtures and review the diff`);
+    assert.equal(
+      got,
+      want,
+      `fixtures/${name}.ndjson differs; if the change is intended, run npm run fixtures and review the diff`,
+    );
     for (const line of want.trim().split('\n')) {
-      assert.deepEqual(validateExportRequest(JSON.parse(line)).ok, true, 'the OTLP schema accepts it, no unknown fields');
+      assert.deepEqual(
+        validateExportRequest(JSON.parse(line)).ok,
+        true,
+        'the OTLP schema accepts it, no unknown fields',
+      );
     }
   });
 }
 
 test('golden files say what the scenarios promise', () => {
-  const read = (n: string) => flatten(readFileSync(new URL(`${n}.ndjson`, dir), 'utf8').trim().split('\n').map((l) => JSON.parse(l)));
+  const read = (n: string) =>
+    flatten(
+      readFileSync(new URL(`${n}.ndjson`, dir), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    );
   const [recv, fail, ok] = read('buffered-retry');
   assert.deepEqual([fail!.parentSpanId, ok!.parentSpanId], [recv!.spanId, recv!.spanId]);
   assert.deepEqual([fail!.status, ok!.status], [{ code: 2, message: 'process attempt failed' }, { code: 1 }]);

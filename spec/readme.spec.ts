@@ -96,7 +96,10 @@ describe('README.md and docs/ code blocks', () => {
   it('has TypeScript examples for setup, manual wiring, hosts, outgoingSpanKey, options, stats and tests', () => {
     assert.ok(tsBlocks.length >= 8, `only ${tsBlocks.length} ts blocks`);
     const all = tsBlocks.map((b) => b.code).join('\n');
-    assert.ok(tsBlocks.some((b) => b.page === 'README.md' && b.code.includes('initiateOtlpTracing(')), 'the README shows the setup call');
+    assert.ok(
+      tsBlocks.some((b) => b.page === 'README.md' && b.code.includes('initiateOtlpTracing(')),
+      'the README shows the setup call',
+    );
     for (const needle of [
       'initiateOtlpTracing(',
       'new OtlpTracingMiddleware(',
@@ -123,7 +126,8 @@ describe('README.md and docs/ code blocks', () => {
       const block = files.get(d.file.fileName);
       problems.push(
         block
-          ? `${block.page} line ${block.line + line} (block starting at line ${block.line}), column ${character + 1}: TS${d.code}: ${text}`
+          ? `${block.page} line ${block.line + line} (block starting at line ${block.line}), ` +
+            `column ${character + 1}: TS${d.code}: ${text}`
           : `${d.file.fileName}:${line + 1}:${character + 1}: TS${d.code}: ${text}`,
       );
     }
@@ -158,7 +162,9 @@ describe('docs/configuration.md', () => {
     // The ECOENV ladder's keys (extra('OTLP_TRACES_ENDPOINT'), envMs('OTLP_TRACES_TIMEOUT', …)).
     const extras = [...config.matchAll(/'(OTLP_TRACES_[A-Z0-9_]+)'/g)].map((m) => `ECOENV_EXTRA_${m[1]!}`);
     assert.ok(otel.length >= 15 && extras.length >= 5, `found ${otel.length} OTEL_* and ${extras.length} extras`);
-    const missing = [...new Set([...otel, ...extras])].filter((v) => !CONFIGURATION.includes('`' + v) && !CONFIGURATION.includes(v + '`'));
+    const missing = [...new Set([...otel, ...extras])].filter(
+      (v) => !CONFIGURATION.includes('`' + v) && !CONFIGURATION.includes(v + '`'),
+    );
     assert.deepEqual(missing, [], 'variables docs/configuration.md does not name');
     assert.ok(CONFIGURATION.includes('`ECOENV_EXTRA_<APP>_<INSTANCE>_OTLP_TRACES_ENDPOINT`'));
     assert.ok(CONFIGURATION.includes('`ECOENV_EXTRA_<APP>_OTLP_TRACES_ENDPOINT`'));
@@ -167,7 +173,10 @@ describe('docs/configuration.md', () => {
   it('documents every stats() field and the invariant', () => {
     const fields = properties('export/batcher.ts', 'ExportStats');
     for (const f of fields) {
-      assert.ok(GUARANTEES.includes(`\`${f}\``) || GUARANTEES.includes(` ${f},`) || GUARANTEES.includes(`{ ${f},`), `stats field ${f}`);
+      assert.ok(
+        GUARANTEES.includes(`\`${f}\``) || GUARANTEES.includes(` ${f},`) || GUARANTEES.includes(`{ ${f},`),
+        `stats field ${f}`,
+      );
     }
     assert.ok(GUARANTEES.includes('exported + dropped + rejected + failed + queued + inFlight = ended'));
   });

@@ -13,7 +13,12 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BufferedMiddlewareManager, MiddlewareManager, type RequestDTO, type SpanKey } from '../../lib/ecosystem/contract.ts';
+import {
+  BufferedMiddlewareManager,
+  MiddlewareManager,
+  type RequestDTO,
+  type SpanKey,
+} from '../../lib/ecosystem/contract.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 import { startReceiver } from '../../lib/cli/receiver.ts';
 import { initiateOtlpTracing, type OtlpTracing } from '../../lib/ecosystem/setup.ts';
@@ -53,7 +58,8 @@ function service(appName: string, endpoint: string): { host: EcoHost; tracing: O
 
 /** service.name of a payload's first resource. */
 function serviceOf(doc: unknown): string {
-  const attrs = (doc as { resourceSpans?: { resource?: { attributes?: { key: string; value?: { stringValue?: string } }[] } }[] })
+  type Attribute = { key: string; value?: { stringValue?: string } };
+  const attrs = (doc as { resourceSpans?: { resource?: { attributes?: Attribute[] } }[] })
     ?.resourceSpans?.[0]?.resource?.attributes;
   return attrs?.find((a) => a.key === 'service.name')?.value?.stringValue ?? 'an unnamed service';
 }
@@ -124,10 +130,15 @@ async function main(): Promise<number> {
   out(renderTrees(payloads).trimEnd());
 
   heading('export counts (exported + dropped + rejected + failed + queued + inFlight = ended)');
-  for (const [name, s] of [['tracker-0', tracker.tracing.tracer.stats()], ['billing-0', billing.tracing.tracer.stats()]] as const) {
+  const tracers = [
+    ['tracker-0', tracker.tracing.tracer.stats()],
+    ['billing-0', billing.tracing.tracer.stats()],
+  ] as const;
+  for (const [name, s] of tracers) {
     out(
       `${name}: ended ${s.ended}, exported ${s.exported}, dropped ${s.dropped}, rejected ${s.rejected}, ` +
-        `failed ${s.failed}, queued ${s.queued}, inFlight ${s.inFlight}; retries ${s.retries}, ${s.bytesSent} bytes sent`,
+        `failed ${s.failed}, queued ${s.queued}, inFlight ${s.inFlight}; ` +
+        `retries ${s.retries}, ${s.bytesSent} bytes sent`,
     );
     if (s.exported !== s.ended) code = 1;
   }

@@ -24,7 +24,8 @@ type Result = Record<string, number & unknown> & { samples_mb?: number[]; warm_m
 function run(mode: string, extraArgs: string[] = [], n?: number): Promise<Result> {
   const args = ['--import', 'tsx', ...extraArgs, worker, mode, sink.url, ...(n === undefined ? [] : [String(n)])];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
+    const options = { encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 20 } as const;
+    execFile(process.execPath, args, options, (err, stdout, stderr) => {
       if (err) return reject(new Error(`${mode} failed: ${err.message}\n${stderr}`));
       try {
         resolve(JSON.parse(stdout.trim().split('\n').pop()!) as Result);
@@ -83,10 +84,13 @@ if (only.has('heap')) {
   const h = await run('heap', ['--expose-gc']);
   const s = h.samples_mb!;
   heapLine =
-    `${s[0]!.toFixed(2)} → ${s[s.length - 1]!.toFixed(2)} MB (max ${Math.max(...s).toFixed(2)}; each second: ${s.map((x) => x.toFixed(2)).join(' ')}; ` +
+    `${s[0]!.toFixed(2)} → ${s[s.length - 1]!.toFixed(2)} MB (max ${Math.max(...s).toFixed(2)}; ` +
+    `each second: ${s.map((x) => x.toFixed(2)).join(' ')}; ` +
     `warm-up: ${(h.warm_mb as unknown as number[]).map((x) => x.toFixed(2)).join(' ')}); ` +
     `${Math.round(h.rate as number)} spans/s offered, ${h.exported} exported, ${h.dropped} dropped` +
-    ((h.dropped as number) > 0 ? ` (cumulative by second: ${(h.dropped_by_second as unknown as number[]).join(' ')})` : '') +
+    ((h.dropped as number) > 0
+      ? ` (cumulative by second: ${(h.dropped_by_second as unknown as number[]).join(' ')})`
+      : '') +
     `, ${h.failed} failed`;
 }
 await sink.close();
@@ -114,12 +118,17 @@ row('  delivered / exported', 'delivered', '', 3);
 
 const w0 = Math.max(...rows.map((r) => r[0].length), 24);
 const w1 = Math.max(...rows.map((r) => r[1].length), 8);
-console.log(`npm run bench: ${process.env.BENCH_ENTRY ?? 'lib/index.ts'} on node ${process.version}, medians of ${rounds} fresh processes per figure`);
+console.log(
+  `npm run bench: ${process.env.BENCH_ENTRY ?? 'lib/index.ts'} on node ${process.version}, ` +
+    `medians of ${rounds} fresh processes per figure`,
+);
 console.log(`${'figure'.padEnd(w0)}  ${'median'.padStart(w1)}  runs`);
 for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padStart(w1)}  ${c}`);
 if (heapLine) console.log(`${'heap after GC at 100k spans/s, 10 s after 3 s warm-up'.padEnd(w0)}  ${heapLine}`);
 if (only.has('size')) {
   // Bytes are exact: one measurement, no median needed.
-  for (const s of measureSizes()) console.log(`${('bundle: ' + s.label).padEnd(w0)}  ${s.min} B min, ${s.gzip} B min+gzip`);
+  for (const s of measureSizes()) {
+    console.log(`${('bundle: ' + s.label).padEnd(w0)}  ${s.min} B min, ${s.gzip} B min+gzip`);
+  }
 }
 console.log(`(${((Date.now() - t0) / 1000).toFixed(0)} s)`);

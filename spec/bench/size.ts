@@ -61,5 +61,7 @@ export function measureSizes(): Size[] {
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const s of measureSizes()) console.log(`${s.label.padEnd(48)}  ${String(s.min).padStart(7)} B min  ${String(s.gzip).padStart(6)} B min+gzip`);
+  for (const s of measureSizes()) {
+    console.log(`${s.label.padEnd(48)}  ${String(s.min).padStart(7)} B min  ${String(s.gzip).padStart(6)} B min+gzip`);
+  }
 }

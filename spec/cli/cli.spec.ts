@@ -77,9 +77,20 @@ async function until(check: () => boolean, what: string, ms = 10_000): Promise<v
 }
 
 /** The CLI (SCRIPT, through tsx) as a child process: its output so far, and its exit code once it exits. */
-function runCli(script: string, ...args: string[]): { child: ChildProcess; stdout: string; stderr: string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  const run = { child, stdout: '', stderr: '', exited: new Promise<number | null>((resolve) => child.once('exit', resolve)) };
+function runCli(
+  script: string,
+  ...args: string[]
+): { child: ChildProcess; stdout: string; stderr: string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise<number | null>((resolve) => child.once('exit', resolve)),
+  };
   child.stdout!.setEncoding('utf8').on('data', (s: string) => (run.stdout += s));
   child.stderr!.setEncoding('utf8').on('data', (s: string) => (run.stderr += s));
   return run;
@@ -99,12 +110,22 @@ describe('cli help and usage', () => {
   });
 
   it('--help and -h on every command, also among other options', async () => {
-    for (const argv of [['receive', '--help'], ['receive', '-h'], ['receive', '--port', '1', '--help'], ['help', 'receive']]) {
+    for (const argv of [
+      ['receive', '--help'],
+      ['receive', '-h'],
+      ['receive', '--port', '1', '--help'],
+      ['help', 'receive'],
+    ]) {
       const { code, stdout, stderr } = await run(argv);
       assert.equal(code, 0, argv.join(' '));
       assert.equal(stderr, '');
-      assert.match(stdout, /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]\n/);
-      for (const opt of ['--port N', '--host HOST', '--record FILE', '-h, --help']) assert.ok(stdout.includes(`\n  ${opt} `), opt);
+      assert.match(
+        stdout,
+        /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]\n/,
+      );
+      for (const opt of ['--port N', '--host HOST', '--record FILE', '-h, --help']) {
+        assert.ok(stdout.includes(`\n  ${opt} `), opt);
+      }
     }
     for (const argv of [['show', '--help'], ['show', '-h'], ['show', 'x.ndjson', '-h'], ['help', 'show']]) {
       const { code, stdout, stderr } = await run(argv);
@@ -132,7 +153,11 @@ describe('cli help and usage', () => {
       [['show', '--record', 'x'], 'unknown option --record for "show" (see ekosis-otlp-traces show --help)'],
     ];
     for (const [argv, message] of cases) {
-      assert.deepEqual(await run(argv), { code: 2, stdout: '', stderr: `ekosis-otlp-traces: ${message}\n` }, argv.join(' '));
+      assert.deepEqual(
+        await run(argv),
+        { code: 2, stdout: '', stderr: `ekosis-otlp-traces: ${message}\n` },
+        argv.join(' '),
+      );
     }
     const bare = await run([]);
     assert.equal(bare.code, 2);
@@ -167,7 +192,8 @@ describe('cli receive', () => {
     );
     assert.equal(
       out.stderr,
-      'rejected POST /v1/traces: 400 resourceSpans[0].scopeSpans[0].spans[0].kind: expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "SERVER"\n',
+      'rejected POST /v1/traces: 400 resourceSpans[0].scopeSpans[0].spans[0].kind: ' +
+        'expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "SERVER"\n',
     );
     assert.equal(readFileSync(record, 'utf8'), PAYLOAD + '\n');
     await assert.rejects(post(url, PAYLOAD)); // closed
@@ -184,7 +210,10 @@ describe('cli receive', () => {
       await until(() => run.stdout.includes('OK  ↑ remote parent'), 'the printed tree');
       child.kill('SIGINT');
       assert.equal(await run.exited, 0);
-      assert.equal(run.stdout, `listening on ${url}\nrecording payloads to ${record}\n${TREE}\nstopped: received 1 payload (1 span)\n`);
+      assert.equal(
+        run.stdout,
+        `listening on ${url}\nrecording payloads to ${record}\n${TREE}\nstopped: received 1 payload (1 span)\n`,
+      );
       assert.equal(run.stderr, '');
       assert.equal(readFileSync(record, 'utf8'), PAYLOAD + '\n');
     } finally {

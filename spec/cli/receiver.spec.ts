@@ -105,7 +105,8 @@ const SAMPLE_TREE = `trace 7b1e2d3c4a5f4e6d8c7b9a0f1e2d3c4b
         process.tags    = ["a", 7, true]
         process.meta    = {queue: "log"}
         process.blob    = <bytes AAEC>
-        event exception at +1.500 ms: exception.type="Error" exception.message="store down" exception.stacktrace="Error: store down" (+1 line)
+        event exception at +1.500 ms: exception.type="Error" exception.message="store down" ` +
+  `exception.stacktrace="Error: store down" (+1 line)
 `;
 
 interface Reply {
@@ -298,7 +299,8 @@ describe('receiver', () => {
     [
       'a status code out of range',
       (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].status.code = 3),
-      'resourceSpans[0].scopeSpans[0].spans[0].status.code: expected a StatusCode as an integer 0..2 or a name like "STATUS_CODE_OK", got 3',
+      'resourceSpans[0].scopeSpans[0].spans[0].status.code: ' +
+        'expected a StatusCode as an integer 0..2 or a name like "STATUS_CODE_OK", got 3',
     ],
     [
       'an all-zero span id',
@@ -366,12 +368,16 @@ describe('receiver', () => {
     assert.equal(
       proto.body,
       errorBody(
-        'Content-Type application/x-protobuf is not supported: this receiver takes OTLP/HTTP JSON only (application/json)',
+        'Content-Type application/x-protobuf is not supported: ' +
+          'this receiver takes OTLP/HTTP JSON only (application/json)',
       ),
     );
     const text = await send(rx.url, body, { headers: { 'Content-Type': 'text/plain' } });
     assert.equal(text.status, 415);
-    assert.equal(text.body, errorBody('Content-Type text/plain is not supported: send OTLP/HTTP JSON as application/json'));
+    assert.equal(
+      text.body,
+      errorBody('Content-Type text/plain is not supported: send OTLP/HTTP JSON as application/json'),
+    );
     const latin1 = await send(rx.url, body, { headers: { 'Content-Type': 'application/json; charset=latin1' } });
     assert.equal(latin1.status, 415);
     const br = await send(rx.url, body, { headers: { 'Content-Encoding': 'br' } });
@@ -381,7 +387,10 @@ describe('receiver', () => {
     assert.equal(readFileSync(record, 'utf8'), '');
     assert.deepEqual(rx.stats(), { payloads: 0, spans: 0, rejected: 8 });
     assert.equal(logged.length, 8);
-    assert.equal(logged[0], 'rejected POST /v1/metrics: 404 no such path /v1/metrics: send OTLP traces to POST /v1/traces');
+    assert.equal(
+      logged[0],
+      'rejected POST /v1/metrics: 404 no such path /v1/metrics: send OTLP traces to POST /v1/traces',
+    );
   });
 
   it('answers 413 for a body over the cap, on the wire or decompressed', async () => {
@@ -461,7 +470,11 @@ describe('validateExportRequest', () => {
     const doc = {
       resource_spans: [
         {
-          resource: { attributes: [], dropped_attributes_count: '0', entity_refs: [{ type: 'service', id_keys: ['service.name'] }] },
+          resource: {
+            attributes: [],
+            dropped_attributes_count: '0',
+            entity_refs: [{ type: 'service', id_keys: ['service.name'] }],
+          },
           schema_url: 'https://opentelemetry.io/schemas/1.26.0',
           scope_spans: [
             {
@@ -499,29 +512,117 @@ describe('validateExportRequest', () => {
 
   it('rejects subtle errors with the exact path', () => {
     const cases: [(d: any) => void, string][] = [
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].parentSpanId = '1a2b3c4d5e6f708'), `resourceSpans[0].scopeSpans[0].spans[0].parentSpanId: expected 16 hex characters (or "" for a root span), got "1a2b3c4d5e6f708"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].spanId = '26f5ac09e3264afg'), `resourceSpans[0].scopeSpans[0].spans[0].spanId: expected 16 hex characters, got "26f5ac09e3264afg"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].kind = 'SERVER'), `resourceSpans[0].scopeSpans[0].spans[0].kind: expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "SERVER"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].status.code = 'OK'), `resourceSpans[0].scopeSpans[0].spans[0].status.code: expected a StatusCode as an integer 0..2 or a name like "STATUS_CODE_OK", got "OK"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].flags = 2 ** 32), `resourceSpans[0].scopeSpans[0].spans[0].flags: expected a non-negative 32-bit integer as a JSON integer or a decimal string, got 4294967296`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].droppedAttributesCount = -1), `resourceSpans[0].scopeSpans[0].spans[0].droppedAttributesCount: expected a non-negative 32-bit integer as a JSON integer or a decimal string, got -1`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano = '1.7955e18'), `resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: expected an unsigned 64-bit integer as a decimal string or a JSON integer, got "1.7955e18"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano = '0'), `resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: must not be 0 (a span needs a start time)`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].events[0].timeUnixNano = '-1'), `resourceSpans[0].scopeSpans[0].spans[1].events[0].timeUnixNano: expected an unsigned 64-bit integer as a decimal string or a JSON integer, got "-1"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[0].value.intValue = '9223372036854775808'), `resourceSpans[0].scopeSpans[0].spans[1].attributes[0].value.intValue: expected an int64 as a decimal string or a JSON integer, got "9223372036854775808"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[5].value.bytesValue = 'AAE!'), `resourceSpans[0].scopeSpans[0].spans[1].attributes[5].value.bytesValue: expected base64 bytes, got "AAE!"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[3].value.arrayValue.values[1] = { intValue: '7', boolValue: true }), `resourceSpans[0].scopeSpans[0].spans[1].attributes[3].value.arrayValue.values[1]: AnyValue must hold at most one value, got "intValue" and "boolValue"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[4].value.kvlistValue.values[0] = { queue: 'log' }), `resourceSpans[0].scopeSpans[0].spans[1].attributes[4].value.kvlistValue.values[0].queue: unknown field in KeyValue`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[2].key = 'process.success'), `resourceSpans[0].scopeSpans[0].spans[1].attributes[2].key: duplicate key "process.success" (also at attributes[1])`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].name = 'bad \ud800 name'), `resourceSpans[0].scopeSpans[0].spans[0].name: string has a lone UTF-16 surrogate U+D800 at index 4, which is not valid UTF-8`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].scope.version = 1), `resourceSpans[0].scopeSpans[0].scope.version: expected a string, got 1`],
-      [(d) => (d.resourceSpans[0].resource.attributes[0].value = { stringValue: 5 }), `resourceSpans[0].resource.attributes[0].value.stringValue: expected a string, got 5`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].links = [{ traceId: '7b1e2d3c4a5f4e6d8c7b9a0f1e2d3c4b', spanId: '0000000000000000' }]), `resourceSpans[0].scopeSpans[0].spans[0].links[0].spanId: must not be all zeros (an invalid span id)`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].trace_id = d.resourceSpans[0].scopeSpans[0].spans[0].traceId), `resourceSpans[0].scopeSpans[0].spans[0].trace_id: field given twice, as "traceId" and "trace_id"`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0] = null), `resourceSpans[0].scopeSpans[0].spans[0]: expected an object (Span), got null`],
-      [(d) => (d.resourceSpans[0].instrumentationLibrarySpans = []), `resourceSpans[0].instrumentationLibrarySpans: unknown field in ResourceSpans`],
-      [(d) => (d.resourceSpans[0].scopeSpans[0].spans[0].status.deprecatedCode = 0), `resourceSpans[0].scopeSpans[0].spans[0].status.deprecatedCode: unknown field in Status`],
-      [(d) => (d['resource spans'] = []), `request body["resource spans"]: unknown field in ExportTraceServiceRequest`],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].parentSpanId = '1a2b3c4d5e6f708'),
+        `resourceSpans[0].scopeSpans[0].spans[0].parentSpanId: ` +
+          `expected 16 hex characters (or "" for a root span), got "1a2b3c4d5e6f708"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].spanId = '26f5ac09e3264afg'),
+        `resourceSpans[0].scopeSpans[0].spans[0].spanId: expected 16 hex characters, got "26f5ac09e3264afg"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].kind = 'SERVER'),
+        `resourceSpans[0].scopeSpans[0].spans[0].kind: ` +
+          `expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "SERVER"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].status.code = 'OK'),
+        `resourceSpans[0].scopeSpans[0].spans[0].status.code: ` +
+          `expected a StatusCode as an integer 0..2 or a name like "STATUS_CODE_OK", got "OK"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].flags = 2 ** 32),
+        `resourceSpans[0].scopeSpans[0].spans[0].flags: ` +
+          `expected a non-negative 32-bit integer as a JSON integer or a decimal string, got 4294967296`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].droppedAttributesCount = -1),
+        `resourceSpans[0].scopeSpans[0].spans[0].droppedAttributesCount: ` +
+          `expected a non-negative 32-bit integer as a JSON integer or a decimal string, got -1`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano = '1.7955e18'),
+        `resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: ` +
+          `expected an unsigned 64-bit integer as a decimal string or a JSON integer, got "1.7955e18"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano = '0'),
+        `resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: must not be 0 (a span needs a start time)`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[1].events[0].timeUnixNano = '-1'),
+        `resourceSpans[0].scopeSpans[0].spans[1].events[0].timeUnixNano: ` +
+          `expected an unsigned 64-bit integer as a decimal string or a JSON integer, got "-1"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[0].value.intValue = '9223372036854775808'),
+        `resourceSpans[0].scopeSpans[0].spans[1].attributes[0].value.intValue: ` +
+          `expected an int64 as a decimal string or a JSON integer, got "9223372036854775808"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[5].value.bytesValue = 'AAE!'),
+        `resourceSpans[0].scopeSpans[0].spans[1].attributes[5].value.bytesValue: expected base64 bytes, got "AAE!"`,
+      ],
+      [
+        (d) =>
+          (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[3].value.arrayValue.values[1] = {
+            intValue: '7',
+            boolValue: true,
+          }),
+        `resourceSpans[0].scopeSpans[0].spans[1].attributes[3].value.arrayValue.values[1]: ` +
+          `AnyValue must hold at most one value, got "intValue" and "boolValue"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[4].value.kvlistValue.values[0] = { queue: 'log' }),
+        `resourceSpans[0].scopeSpans[0].spans[1].attributes[4].value.kvlistValue.values[0].queue: ` +
+          `unknown field in KeyValue`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[1].attributes[2].key = 'process.success'),
+        `resourceSpans[0].scopeSpans[0].spans[1].attributes[2].key: ` +
+          `duplicate key "process.success" (also at attributes[1])`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].name = 'bad \ud800 name'),
+        `resourceSpans[0].scopeSpans[0].spans[0].name: ` +
+          `string has a lone UTF-16 surrogate U+D800 at index 4, which is not valid UTF-8`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].scope.version = 1),
+        `resourceSpans[0].scopeSpans[0].scope.version: expected a string, got 1`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].resource.attributes[0].value = { stringValue: 5 }),
+        `resourceSpans[0].resource.attributes[0].value.stringValue: expected a string, got 5`,
+      ],
+      [
+        (d) =>
+          (d.resourceSpans[0].scopeSpans[0].spans[0].links = [
+            { traceId: '7b1e2d3c4a5f4e6d8c7b9a0f1e2d3c4b', spanId: '0000000000000000' },
+          ]),
+        `resourceSpans[0].scopeSpans[0].spans[0].links[0].spanId: must not be all zeros (an invalid span id)`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].trace_id = d.resourceSpans[0].scopeSpans[0].spans[0].traceId),
+        `resourceSpans[0].scopeSpans[0].spans[0].trace_id: field given twice, as "traceId" and "trace_id"`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0] = null),
+        `resourceSpans[0].scopeSpans[0].spans[0]: expected an object (Span), got null`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].instrumentationLibrarySpans = []),
+        `resourceSpans[0].instrumentationLibrarySpans: unknown field in ResourceSpans`,
+      ],
+      [
+        (d) => (d.resourceSpans[0].scopeSpans[0].spans[0].status.deprecatedCode = 0),
+        `resourceSpans[0].scopeSpans[0].spans[0].status.deprecatedCode: unknown field in Status`,
+      ],
+      [
+        (d) => (d['resource spans'] = []),
+        `request body["resource spans"]: unknown field in ExportTraceServiceRequest`,
+      ],
     ];
     for (const [mutate, reason] of cases) {
       const doc = samplePayload();

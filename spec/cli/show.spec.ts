@@ -142,7 +142,14 @@ const line4 = {
               endTimeUnixNano: String(BASE - 499_250_000n),
               attributes: [],
               droppedAttributesCount: 0,
-              events: [{ timeUnixNano: String(BASE - 499_750_000n), name: 'enqueued', attributes: [], droppedAttributesCount: 0 }],
+              events: [
+                {
+                  timeUnixNano: String(BASE - 499_750_000n),
+                  name: 'enqueued',
+                  attributes: [],
+                  droppedAttributesCount: 0,
+                },
+              ],
               droppedEventsCount: 0,
               status: { code: 0 },
               links: [],
@@ -187,7 +194,9 @@ const FIXTURE_EXPECTED = `trace c0ffee00d15e4a5eb0a7f00d5eed1e55
    │    request.span_id  = "5ca1ab1e0ddba11f"
    │    request.retries  = 0
    │    process.success  = false
-   │    event exception at +1.100 ms: exception.type="TimeoutError" exception.message="tracker store timed out after 2 ms" exception.stacktrace="TimeoutError: tracker store timed out after 2 ms" (+2 lines)
+   │    event exception at +1.100 ms: exception.type="TimeoutError" ` +
+  `exception.message="tracker store timed out after 2 ms" ` +
+  `exception.stacktrace="TimeoutError: tracker store timed out after 2 ms" (+2 lines)
    └─ LogRequestFailDTO.process  [tracker-0]  CONSUMER  2.750 ms  OK
         request.trace_id = "c0ffee00-d15e-4a5e-b0a7-f00d5eed1e55"
         request.span_id  = "5ca1ab1e0ddba11f"
@@ -224,7 +233,10 @@ describe('show FILE', () => {
   });
 
   it('stops at a line that is not JSON: exit 1 and "FILE line N"', async () => {
-    const path = file('bad-json.ndjson', `${JSON.stringify(line1)}\n\n{"resourceSpans": [}\n${JSON.stringify(line4)}\n`);
+    const path = file(
+      'bad-json.ndjson',
+      `${JSON.stringify(line1)}\n\n{"resourceSpans": [}\n${JSON.stringify(line4)}\n`,
+    );
     const { code, stdout, stderr } = await run(['show', path]);
     assert.equal(code, 1);
     assert.equal(stdout, '');
@@ -238,7 +250,9 @@ describe('show FILE', () => {
     assert.deepEqual(await run(['show', path]), {
       code: 1,
       stdout: '',
-      stderr: `${path} line 2: resourceSpans[0].scopeSpans[0].spans[0].kind: expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "PRODUCER"\n`,
+      stderr:
+        `${path} line 2: resourceSpans[0].scopeSpans[0].spans[0].kind: ` +
+        'expected a SpanKind as an integer 0..5 or a name like "SPAN_KIND_INTERNAL", got "PRODUCER"\n',
     });
   });
 

@@ -3,7 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { resolveConfig, deriveAppName, deriveInstance, ConfigError } from '../../lib/config/config.ts';
-import { initiateOtlpTracing, OtlpTracingMiddleware, MiddlewareManager, BufferedMiddlewareManager, InMemoryExporter } from '../../lib/index.ts';
+import {
+  initiateOtlpTracing,
+  OtlpTracingMiddleware,
+  MiddlewareManager,
+  BufferedMiddlewareManager,
+  InMemoryExporter,
+} from '../../lib/index.ts';
 
 const argv = ['node', '/srv/apps/trackerServer.ts', '-i', '3'];
 
@@ -42,7 +48,13 @@ test('endpoint ladder, first match wins', () => {
     'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
     'OTEL_EXPORTER_OTLP_ENDPOINT',
   ] as const;
-  const expected = ['http://instance:4318/v1/traces', 'http://app:4318/v1/traces', 'http://machine:4318/v1/traces', 'http://otel-traces:4318/custom', 'http://otel:4318/v1/traces'];
+  const expected = [
+    'http://instance:4318/v1/traces',
+    'http://app:4318/v1/traces',
+    'http://machine:4318/v1/traces',
+    'http://otel-traces:4318/custom',
+    'http://otel:4318/v1/traces',
+  ];
   const opts = { appName: 'tracker', instance: '0' };
   const env: Record<string, string> = { ...full };
   for (let i = 0; i < order.length; i++) {
@@ -50,9 +62,18 @@ test('endpoint ladder, first match wins', () => {
     delete env[order[i]!];
   }
   assert.equal(resolveConfig(opts, env).endpoint, 'http://localhost:4318/v1/traces');
-  assert.equal(resolveConfig({ ...opts, endpoint: 'https://opt.example/v1/traces' }, full).endpoint, 'https://opt.example/v1/traces');
+  assert.equal(
+    resolveConfig({ ...opts, endpoint: 'https://opt.example/v1/traces' }, full).endpoint,
+    'https://opt.example/v1/traces',
+  );
   // another app's variables are not ours
-  assert.equal(resolveConfig({ appName: 'billing', instance: '0' }, { ECOENV_EXTRA_TRACKER_OTLP_TRACES_ENDPOINT: 'http://x:1/' }).endpoint, 'http://localhost:4318/v1/traces');
+  assert.equal(
+    resolveConfig(
+      { appName: 'billing', instance: '0' },
+      { ECOENV_EXTRA_TRACKER_OTLP_TRACES_ENDPOINT: 'http://x:1/' },
+    ).endpoint,
+    'http://localhost:4318/v1/traces',
+  );
 });
 
 test('the other extras follow the same ladder, then their OTEL twins', () => {
@@ -107,8 +128,14 @@ test('defaults', () => {
 });
 
 test('sampler variables and switches', () => {
-  assert.equal(resolveConfig({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }).sampler, 0.25);
-  assert.equal(resolveConfig({}, { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' }).sampler, 0.5);
+  assert.equal(
+    resolveConfig({}, { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }).sampler,
+    0.25,
+  );
+  assert.equal(
+    resolveConfig({}, { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.5' }).sampler,
+    0.5,
+  );
   assert.equal(resolveConfig({}, { OTEL_TRACES_SAMPLER: 'always_off' }).enabled, false);
   assert.equal(resolveConfig({}, { OTEL_SDK_DISABLED: 'true' }).enabled, false);
   assert.equal(resolveConfig({}, { OTEL_SDK_DISABLED: 'false' }).enabled, true);
@@ -117,19 +144,38 @@ test('sampler variables and switches', () => {
 
 test('malformed values are start-up errors naming the variable', () => {
   const bad: [Record<string, string>, RegExp][] = [
-    [{ ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: 'abc' }, /^ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: "abc" is not a number from 1 to 2147483647$/],
+    [
+      { ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: 'abc' },
+      /^ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: "abc" is not a number from 1 to 2147483647$/,
+    ],
     [{ ECOENV_EXTRA_OTLP_TRACES_ENDPOINT: 'not a url' }, /^ECOENV_EXTRA_OTLP_TRACES_ENDPOINT: has no http:\/\//],
     [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'ftp://x' }, /^OTEL_EXPORTER_OTLP_ENDPOINT: is not an http:\/\/ or https:/],
-    [{ OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'brotli' }, /^OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "brotli" is not "gzip" or "none"$/],
+    [
+      { OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: 'brotli' },
+      /^OTEL_EXPORTER_OTLP_TRACES_COMPRESSION: "brotli" is not "gzip" or "none"$/,
+    ],
     [{ OTEL_BSP_MAX_QUEUE_SIZE: '-1' }, /^OTEL_BSP_MAX_QUEUE_SIZE: "-1" is not a whole number from 1 to 10000000$/],
-    [{ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }, /^OTEL_TRACES_SAMPLER_ARG: "2" is not a number from 0 to 1$/],
-    [{ OTEL_TRACES_SAMPLER: 'sometimes' }, /^OTEL_TRACES_SAMPLER: "sometimes" is not always_on, always_off or traceidratio$/],
+    [
+      { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' },
+      /^OTEL_TRACES_SAMPLER_ARG: "2" is not a number from 0 to 1$/,
+    ],
+    [
+      { OTEL_TRACES_SAMPLER: 'sometimes' },
+      /^OTEL_TRACES_SAMPLER: "sometimes" is not always_on, always_off or traceidratio$/,
+    ],
     [{ OTEL_EXPORTER_OTLP_HEADERS: 'novalue' }, /^OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not key=value/],
     [{ OTEL_EXPORTER_OTLP_TIMEOUT: '0' }, /^OTEL_EXPORTER_OTLP_TIMEOUT: "0" is not a number from 1 to 2147483647$/],
-    [{ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '2.5' }, /^OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: "2.5" is not a whole number from 0 up$/],
+    [
+      { OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: '2.5' },
+      /^OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: "2.5" is not a whole number from 0 up$/,
+    ],
   ];
   for (const [env, re] of bad) {
-    assert.throws(() => resolveConfig({ appName: 'tracker', instance: '0' }, env), (e: Error) => e instanceof ConfigError && re.test(e.message), JSON.stringify(env));
+    assert.throws(
+      () => resolveConfig({ appName: 'tracker', instance: '0' }, env),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(env),
+    );
   }
 });
 
@@ -155,7 +201,11 @@ test('a malformed header value is reported without the value', () => {
       e.message === `option headers: the value of header authorization ${NOT_VISIBLE}` &&
       !e.message.includes('SECRET'),
   );
-  assert.throws(() => resolveConfig({}, { OTEL_EXPORTER_OTLP_HEADERS: 'authorization=%E0%A4%A' }), (e: Error) => /^OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not key=value/.test(e.message) && !e.message.includes('%E0'));
+  assert.throws(
+    () => resolveConfig({}, { OTEL_EXPORTER_OTLP_HEADERS: 'authorization=%E0%A4%A' }),
+    (e: Error) =>
+      /^OTEL_EXPORTER_OTLP_HEADERS: entry 1 is not key=value/.test(e.message) && !e.message.includes('%E0'),
+  );
 });
 
 test('options with wrong types or ranges: a clear error naming the option', () => {
@@ -171,7 +221,10 @@ test('options with wrong types or ranges: a clear error naming the option', () =
     [{ endpoint: 'localhost:4318' }, /^option endpoint: has no http:\/\/ or https:\/\/ scheme \(e\.g\. http:/],
     [{ headers: 'a=b' }, /^option headers: "a=b" is not an object$/],
     [{ headers: { 'bad name': 'x' } }, /^option headers: "bad name" is not a valid header name$/],
-    [{ resourceAttributes: { a: {} } }, /^option resourceAttributes\["a"\]: an object is not a string, number, boolean or array of them$/],
+    [
+      { resourceAttributes: { a: {} } },
+      /^option resourceAttributes\["a"\]: an object is not a string, number, boolean or array of them$/,
+    ],
     [{ exporter: {} }, /^option exporter: an object is not an object with export\(\)$/],
     [{ clock: 5 }, /^option clock: 5 is not a function$/],
     [{ idGenerator: { spanId: 'x' } }, /^option idGenerator: an object is not \{ traceId\?\(\), spanId\?\(\) \}$/],
@@ -186,9 +239,16 @@ test('options with wrong types or ranges: a clear error naming the option', () =
     [{ endpont: 'http://x' }, /^unknown option "endpont"$/],
   ];
   for (const [opts, re] of cases) {
-    assert.throws(() => new OtlpTracingMiddleware(opts as never), (e: Error) => e instanceof ConfigError && re.test(e.message), JSON.stringify(opts));
+    assert.throws(
+      () => new OtlpTracingMiddleware(opts as never),
+      (e: Error) => e instanceof ConfigError && re.test(e.message),
+      JSON.stringify(opts),
+    );
   }
-  assert.throws(() => new OtlpTracingMiddleware('x' as never), (e: Error) => e instanceof ConfigError && e.message === 'options: "x" is not an object');
+  assert.throws(
+    () => new OtlpTracingMiddleware('x' as never),
+    (e: Error) => e instanceof ConfigError && e.message === 'options: "x" is not an object',
+  );
 });
 
 test('initiateOtlpTracing: one call registers both middlewares and resolves env at start-up', async () => {
@@ -197,14 +257,29 @@ test('initiateOtlpTracing: one call registers both middlewares and resolves env 
     process.env.ECOENV_EXTRA_TRACKER_0_OTLP_TRACES_ENDPOINT = 'http://127.0.0.1:1/v1/traces';
     const mm = new MiddlewareManager();
     const bm = new BufferedMiddlewareManager();
-    const t = initiateOtlpTracing({ appName: 'tracker', instance: '0', middlewareManager: mm, bufferedMiddlewareManager: bm, exporter: new InMemoryExporter() });
+    const t = initiateOtlpTracing({
+      appName: 'tracker',
+      instance: '0',
+      middlewareManager: mm,
+      bufferedMiddlewareManager: bm,
+      exporter: new InMemoryExporter(),
+    });
     assert.deepEqual(mm.list(), [t.tracer]);
     assert.deepEqual(bm.list(), [t.buffered]);
     assert.equal(t.tracer.tracer.config.endpoint, 'http://127.0.0.1:1/v1/traces');
     assert.equal(t.tracer.tracer.config.serviceName, 'tracker-0');
     await t.shutdown();
     process.env.ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT = 'soon';
-    assert.throws(() => initiateOtlpTracing({ appName: 'tracker', instance: '0', middlewareManager: mm, bufferedMiddlewareManager: bm }), /ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: "soon"/);
+    assert.throws(
+      () =>
+        initiateOtlpTracing({
+          appName: 'tracker',
+          instance: '0',
+          middlewareManager: mm,
+          bufferedMiddlewareManager: bm,
+        }),
+      /ECOENV_EXTRA_TRACKER_OTLP_TRACES_TIMEOUT: "soon"/,
+    );
     assert.equal(mm.list().length, 1, 'nothing registered when configuration fails');
   } finally {
     for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];

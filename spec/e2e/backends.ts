@@ -209,7 +209,8 @@ function runStep(step: Step): Promise<void> {
         : `exited with ${code === null ? `signal ${signal}` : `code ${code}`}`;
       finish(
         new Error(
-          `build step "${step.name}" ${why}. Log: ${step.logFile}\n--- last lines of the log ---\n${tailOf(step.logFile)}`,
+          `build step "${step.name}" ${why}. Log: ${step.logFile}\n` +
+            `--- last lines of the log ---\n${tailOf(step.logFile)}`,
         ),
       );
     });
@@ -411,7 +412,8 @@ function goOutput(args: string[], cwd: string, logFile: string, timeoutMs = STEP
       else
         reject(
           new Error(
-            `"go ${args.join(' ')}" ${code === null ? `was killed (${signal}; timeout?)` : `exited with code ${code}`}. ` +
+            `"go ${args.join(' ')}" ` +
+              `${code === null ? `was killed (${signal}; timeout?)` : `exited with code ${code}`}. ` +
               `Log: ${logFile}\n--- last lines of the log ---\n${tailOf(logFile)}`,
           ),
         );
@@ -430,11 +432,14 @@ export function ensureJaeger(): Promise<string> {
     try {
       info = JSON.parse(await goOutput(['mod', 'download', '-json', mod], dir, logFile)) as typeof info;
     } catch (err) {
-      throw new Error(`build step "jaeger ${JAEGER_MODULE_VERSION}: go mod download" failed: ${(err as Error).message}`);
+      throw new Error(
+        `build step "jaeger ${JAEGER_MODULE_VERSION}: go mod download" failed: ${(err as Error).message}`,
+      );
     }
     if (!info.Dir || !existsSync(info.Dir)) {
       throw new Error(
-        `build step "jaeger ${JAEGER_MODULE_VERSION}: go mod download" gave no source dir (${info.Error ?? 'unknown error'}). Log: ${logFile}`,
+        `build step "jaeger ${JAEGER_MODULE_VERSION}: go mod download" ` +
+          `gave no source dir (${info.Error ?? 'unknown error'}). Log: ${logFile}`,
       );
     }
     // 2. Copy to a writable build dir (the module cache is read-only).
@@ -510,7 +515,9 @@ async function cli(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'build': {
       if (!hasGo()) {
-        process.stderr.write('backends: go is not on PATH (needs Go to build the OpenTelemetry Collector and Jaeger)\n');
+        process.stderr.write(
+          'backends: go is not on PATH (needs Go to build the OpenTelemetry Collector and Jaeger)\n',
+        );
         return 1;
       }
       const t0 = Date.now();

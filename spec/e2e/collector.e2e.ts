@@ -12,7 +12,9 @@ import { runTraffic, canonical, assertTrafficMeaning } from './traffic.ts';
 
 const canRun = hasGo() || Boolean(process.env.EKOSIS_E2E_OTELCOL_BIN);
 
-describe('OpenTelemetry Collector decodes exactly what the tracer sends', { skip: !canRun && 'go is not on PATH' }, () => {
+const skip = { skip: !canRun && 'go is not on PATH' };
+
+describe('OpenTelemetry Collector decodes exactly what the tracer sends', skip, () => {
   for (const compression of ['none', 'gzip'] as const) {
     test(`compression ${compression}`, { timeout: 120_000 }, async (t) => {
       const sink = await startSink({ t });
@@ -29,7 +31,14 @@ describe('OpenTelemetry Collector decodes exactly what the tracer sends', { skip
         assert.deepEqual(canonical(r), canonical(s), `span ${s.span.name}`);
       }
       const log = readFileSync(collector.logFile, 'utf8');
-      const errors = log.split('\n').filter((l) => /\berror\b/i.test(l) && !/error_mode|ErrorMode/.test(l) && /\t(error|warn)\t|"level":"(error|warn)"/i.test(l));
+      const errors = log
+        .split('\n')
+        .filter(
+          (l) =>
+            /\berror\b/i.test(l) &&
+            !/error_mode|ErrorMode/.test(l) &&
+            /\t(error|warn)\t|"level":"(error|warn)"/i.test(l),
+        );
       assert.deepEqual(errors, [], 'no errors or warnings in the Collector log');
     });
   }

@@ -207,7 +207,12 @@ function installExitHook(): void {
 }
 
 /** Spawns a backend with stdout+stderr going to `logFile`. */
-export function startProcess(binary: string, args: string[], logFile: string, env: NodeJS.ProcessEnv = {}): BackendProcess {
+export function startProcess(
+  binary: string,
+  args: string[],
+  logFile: string,
+  env: NodeJS.ProcessEnv = {},
+): BackendProcess {
   installExitHook();
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
@@ -289,7 +294,8 @@ async function waitReady(
   for (;;) {
     if (exitedEarly) {
       throw new Error(
-        `${name} exited early (code ${exitedEarly.code}, signal ${exitedEarly.signal}); log ${proc.logFile}:\n${tail(proc.log())}`,
+        `${name} exited early (code ${exitedEarly.code}, signal ${exitedEarly.signal}); ` +
+          `log ${proc.logFile}:\n${tail(proc.log())}`,
       );
     }
     let ready = true;
@@ -740,7 +746,10 @@ export async function postOtlpJson(
     payload = gzipSync(payload);
     headers['content-encoding'] = 'gzip';
   }
-  const wire: ArrayBuffer = payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength) as ArrayBuffer;
+  const wire: ArrayBuffer = payload.buffer.slice(
+    payload.byteOffset,
+    payload.byteOffset + payload.byteLength,
+  ) as ArrayBuffer;
   const res = await fetch(url, { method: 'POST', headers, body: wire, signal: AbortSignal.timeout(10_000) });
   return { status: res.status, text: await res.text() };
 }

@@ -36,7 +36,9 @@ function tree(tr: JaegerTrace): string[] {
       .sort((a, b) => a.startTime - b.startTime || a.operationName.localeCompare(b.operationName));
     for (const s of kids) {
       const status = tag(s, 'otel.status_code') ?? 'UNSET';
-      lines.push(`${'  '.repeat(depth)}${service(tr, s)} ${s.operationName} ${String(tag(s, 'span.kind'))} ${String(status)}`);
+      lines.push(
+        `${'  '.repeat(depth)}${service(tr, s)} ${s.operationName} ${String(tag(s, 'span.kind'))} ${String(status)}`,
+      );
       walk(s.spanID, depth + 1);
     }
   };
@@ -44,7 +46,9 @@ function tree(tr: JaegerTrace): string[] {
   return lines;
 }
 
-describe('Jaeger v2 stores and returns exactly the traces the tracer sends', { skip: !canRun && 'go is not on PATH' }, () => {
+const skip = { skip: !canRun && 'go is not on PATH' };
+
+describe('Jaeger v2 stores and returns exactly the traces the tracer sends', skip, () => {
   test('gzip on: trees, services, error statuses', { timeout: 120_000 }, async (t) => {
     const jaeger = await startJaeger({ t });
     const traffic = await runTraffic(jaeger.otlpUrl, 'gzip');

@@ -268,7 +268,10 @@ describe('e2e harness: real backends decode hand-written OTLP/JSON', { skip: !ca
           assert.equal(v3parent.endTimeUnixNano, String(s.t.parentEnd));
           assert.equal(v3child.parentSpanId, s.parentId);
           assert.deepEqual(v3child.status, { code: 1 });
-          assert.deepEqual(attrMap(v3parent.attributes), attrMap(s.request.resourceSpans![0]!.scopeSpans![0]!.spans![0]!.attributes));
+          assert.deepEqual(
+            attrMap(v3parent.attributes),
+            attrMap(s.request.resourceSpans![0]!.scopeSpans![0]!.spans![0]!.attributes),
+          );
         });
       }
       // an unknown trace is "not found", not an error

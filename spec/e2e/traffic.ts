@@ -47,7 +47,12 @@ function key(): SpanKey {
   return { trace_id: randomUUID(), span_id: randomBytes(8).toString('hex') };
 }
 
-function setup(app: string, compression: 'gzip' | 'none', record: string, warnings: string[]): { t: OtlpTracing; host: EcoHost } {
+function setup(
+  app: string,
+  compression: 'gzip' | 'none',
+  record: string,
+  warnings: string[],
+): { t: OtlpTracing; host: EcoHost } {
   const middlewareManager = new MiddlewareManager();
   const bufferedMiddlewareManager = new BufferedMiddlewareManager();
   const t = initiateOtlpTracing({
@@ -82,14 +87,21 @@ export async function runTraffic(otlpBaseUrl: string, compression: 'gzip' | 'non
   billing.host.endpoint('billing.record_usage', () => ({ recorded: true }));
   tracker.host.endpoint('tracker.log_request', () => ({ logged: true }));
   tracker.host.endpoint('tracker.report_usage', (dto) =>
-    billing.host.request({ route_key: 'billing.record_usage', span_key: tracker.t.tracer.outgoingSpanKey(dto.span_key), data: dto.data }),
+    billing.host.request({
+      route_key: 'billing.record_usage',
+      span_key: tracker.t.tracer.outgoingSpanKey(dto.span_key),
+      data: dto.data,
+    }),
   );
   tracker.host.endpoint('tracker.explode', () => {
     throw new RangeError('cannot log: the ledger is full');
   });
   tracker.host.endpoint(NON_ASCII_ROUTE, () => 'ok');
   let attempts = 0;
-  tracker.host.bufferedEndpoint('tracker.log_request_fail', () => ++attempts > 1, { model: LogRequestFailDTO, maxRetries: 3 });
+  tracker.host.bufferedEndpoint('tracker.log_request_fail', () => ++attempts > 1, {
+    model: LogRequestFailDTO,
+    maxRetries: 3,
+  });
 
   const keys = {
     regular: [key(), key(), key()],
@@ -100,7 +112,9 @@ export async function runTraffic(otlpBaseUrl: string, compression: 'gzip' | 'non
     nonAscii: key(),
   };
   const from = BigInt(Date.now()) * 1_000_000n;
-  for (const k of keys.regular) await tracker.host.request({ route_key: 'tracker.log_request', span_key: k, data: { n: 1 } });
+  for (const k of keys.regular) {
+    await tracker.host.request({ route_key: 'tracker.log_request', span_key: k, data: { n: 1 } });
+  }
   await tracker.host.request({ route_key: 'tracker.log_request_fail', span_key: keys.buffered, data: { n: 2 } });
   await tracker.host.drain();
   await tracker.host.request({ route_key: 'tracker.report_usage', span_key: keys.hop, data: { units: 3 } });
@@ -133,12 +147,16 @@ export function canonical(f: FlatSpan): unknown {
   const value = (v: Record<string, unknown>): unknown => {
     if ('intValue' in v) return { int: String(v.intValue) };
     if ('doubleValue' in v) return { double: Number(v.doubleValue) };
-    if ('arrayValue' in v) return { array: (((v.arrayValue as { values?: unknown[] }).values ?? []) as Record<string, unknown>[]).map(value) };
+    if ('arrayValue' in v) {
+      const values = ((v.arrayValue as { values?: unknown[] }).values ?? []) as Record<string, unknown>[];
+      return { array: values.map(value) };
+    }
     if ('boolValue' in v) return { bool: v.boolValue };
     return { string: v.stringValue };
   };
+  type KeyValue = { key: string; value: Record<string, unknown> };
   const attrs = (list: unknown): unknown =>
-    ((list as { key: string; value: Record<string, unknown> }[] | undefined) ?? []).map((kv) => [kv.key, value(kv.value)]);
+    ((list as KeyValue[] | undefined) ?? []).map((kv) => [kv.key, value(kv.value)]);
   const status = (s.status ?? {}) as { code?: number; message?: string };
   return {
     resource: attrs(f.resource),
@@ -192,7 +210,8 @@ export function assertTrafficMeaning(tr: Traffic): void {
     assert.equal(a.span.traceId, hex(keys.buffered.trace_id));
     assert.equal(a.span.parentSpanId, receive!.span.spanId, 'parent across the queue');
   }
-  const [first, retry] = attempts.sort((a, b) => Number(attr(a, 'request.retries')!.intValue) - Number(attr(b, 'request.retries')!.intValue));
+  const retries = (a: FlatSpan): number => Number(attr(a, 'request.retries')!.intValue);
+  const [first, retry] = attempts.sort((a, b) => retries(a) - retries(b));
   assert.deepEqual(attr(first!, 'request.retries'), { intValue: '0' });
   assert.deepEqual(attr(first!, 'process.success'), { boolValue: false });
   assert.deepEqual(first!.span.status, { message: 'process attempt failed', code: 2 });
@@ -239,7 +258,10 @@ export function assertTrafficMeaning(tr: Traffic): void {
     const start = BigInt(s.span.startTimeUnixNano as string);
     const end = BigInt(s.span.endTimeUnixNano as string);
     assert.ok(end >= start, `${s.span.name}: end >= start`);
-    assert.ok(start >= tr.window.from - 50_000_000n && end <= tr.window.to + 50_000_000n, `${s.span.name}: epoch ns inside the test's window`);
+    assert.ok(
+      start >= tr.window.from - 50_000_000n && end <= tr.window.to + 50_000_000n,
+      `${s.span.name}: epoch ns inside the test's window`,
+    );
   }
 
   for (const st of [tr.stats.tracker, tr.stats.billing]) {

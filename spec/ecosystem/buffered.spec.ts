@@ -11,7 +11,14 @@ class LogRequestFailDTO {
 }
 
 function shape(s: FlatSpan) {
-  return { name: s.name, kind: s.kind, parent: s.parentSpanId, flags: s.flags, status: s.status, attributes: s.attributes };
+  return {
+    name: s.name,
+    kind: s.kind,
+    parent: s.parentSpanId,
+    flags: s.flags,
+    status: s.status,
+    attributes: s.attributes,
+  };
 }
 
 const PROCESS_ATTRS = {
@@ -26,7 +33,10 @@ test('buffered: receive span, failed attempt, successful retry, all linked throu
   t.host.bufferedEndpoint('tracker.log_request_fail', () => ++attempt > 1, { model: LogRequestFailDTO, maxRetries: 3 });
   assert.deepEqual(await t.host.request(dto('tracker.log_request_fail')), { status: 'queued' });
   const queued = t.host.pending('tracker.log_request_fail')[0]!;
-  assert.deepEqual(queued.metadata, { otlp_receive_span_id: '0000000000000001', otlp_route_key: 'tracker.log_request_fail' });
+  assert.deepEqual(queued.metadata, {
+    otlp_receive_span_id: '0000000000000001',
+    otlp_route_key: 'tracker.log_request_fail',
+  });
   await t.host.drain();
   const [receive, first, retry] = await t.spans();
   assert.deepEqual(shape(receive!), {
@@ -120,7 +130,14 @@ test('metadata written by the Python tracer: the receive span id as an integer',
 });
 
 test('no metadata (queued before tracing) or an unusable one: parent is span_key.span_id', async () => {
-  for (const metadata of [{}, { otlp_receive_span_id: 'garbage' }, { otlp_receive_span_id: 0 }, null, 'x', { otlp_receive_span_id: -4 }]) {
+  for (const metadata of [
+    {},
+    { otlp_receive_span_id: 'garbage' },
+    { otlp_receive_span_id: 0 },
+    null,
+    'x',
+    { otlp_receive_span_id: -4 },
+  ]) {
     const t = setup();
     const model = { plain: true };
     await t.buffered.beforeProcess(KEY, model, metadata as never, 2);
@@ -238,7 +255,10 @@ test('request.retries: numeric strings are taken, garbage is left out', async ()
     await t.buffered.beforeProcess(KEY, m, {}, r as number);
     await t.buffered.afterProcess(KEY, m, {}, true);
   }
-  assert.deepEqual((await t.spans()).map((s) => s.attributes['request.retries']), [{ int: '3' }, { int: '2' }, undefined, undefined]);
+  assert.deepEqual(
+    (await t.spans()).map((s) => s.attributes['request.retries']),
+    [{ int: '3' }, { int: '2' }, undefined, undefined],
+  );
   await t.shutdown();
 });
 
@@ -293,7 +313,11 @@ test('always_off / OTEL_SDK_DISABLED: hooks pass through, nothing recorded', asy
 
 test('a host whose buffered handler throws: the attempt is a failure, traced as such', async () => {
   const t = setup();
-  const host = new EcoHost({ middlewareManager: t.middlewareManager, bufferedMiddlewareManager: t.bufferedMiddlewareManager, autoProcess: false });
+  const host = new EcoHost({
+    middlewareManager: t.middlewareManager,
+    bufferedMiddlewareManager: t.bufferedMiddlewareManager,
+    autoProcess: false,
+  });
   host.bufferedEndpoint('q', () => {
     throw new Error('worker crashed');
   }, { maxRetries: 1 });

@@ -470,46 +470,49 @@ test('hang: a request that never gets an answer times out, is retried like a net
   );
 });
 
-test('shutdown deadline: resolves in time against a hanging server; in flight → failed, queued → dropped', async () => {
-  await withReceiver(
-    () => ({ hang: true }),
-    async (rcv) => {
-      const { mw, lines } = tracer(rcv.url, { maxExportBatchSize: 2, shutdownTimeoutMillis: 300 });
-      await requests(mw, 10);
-      const flushed = mw.forceFlush(); // starts two requests of 2 spans; 6 stay queued
-      for (let i = 0; i < 100 && rcv.requests.length < 2; i++) await sleep(10);
-      assert.equal(rcv.requests.length, 2);
-      assert.deepEqual(counts(mw.stats()), {
-        ended: 10, exported: 0, dropped: 0, rejected: 0, failed: 0, queued: 6, inFlight: 4,
-      });
+test(
+  'shutdown deadline: resolves in time against a hanging server; in flight → failed, queued → dropped',
+  async () => {
+    await withReceiver(
+      () => ({ hang: true }),
+      async (rcv) => {
+        const { mw, lines } = tracer(rcv.url, { maxExportBatchSize: 2, shutdownTimeoutMillis: 300 });
+        await requests(mw, 10);
+        const flushed = mw.forceFlush(); // starts two requests of 2 spans; 6 stay queued
+        for (let i = 0; i < 100 && rcv.requests.length < 2; i++) await sleep(10);
+        assert.equal(rcv.requests.length, 2);
+        assert.deepEqual(counts(mw.stats()), {
+          ended: 10, exported: 0, dropped: 0, rejected: 0, failed: 0, queued: 6, inFlight: 4,
+        });
 
-      const t0 = performance.now();
-      await mw.shutdown();
-      const took = performance.now() - t0;
-      assert.ok(took >= 250 && took < 300 + 700, `shutdown took ${took.toFixed(0)} ms for a 300 ms deadline`);
-      await flushed; // a pending forceFlush is released too
-      const s = mw.stats();
-      assert.deepEqual(counts(s), {
-        ended: 10, exported: 0, dropped: 6, rejected: 0, failed: 4, queued: 0, inFlight: 0,
-      });
-      addsUp(s);
-      assert.equal(lines.length, 1);
-      const report =
-        'shutdown deadline passed with 6 spans still queued (dropped) and 4 spans in flight (counted as failed)';
-      assert.equal(lines[0]!, `[ekosis-otlp-traces] ${report}`);
+        const t0 = performance.now();
+        await mw.shutdown();
+        const took = performance.now() - t0;
+        assert.ok(took >= 250 && took < 300 + 700, `shutdown took ${took.toFixed(0)} ms for a 300 ms deadline`);
+        await flushed; // a pending forceFlush is released too
+        const s = mw.stats();
+        assert.deepEqual(counts(s), {
+          ended: 10, exported: 0, dropped: 6, rejected: 0, failed: 4, queued: 0, inFlight: 0,
+        });
+        addsUp(s);
+        assert.equal(lines.length, 1);
+        const report =
+          'shutdown deadline passed with 6 spans still queued (dropped) and 4 spans in flight (counted as failed)';
+        assert.equal(lines[0]!, `[ekosis-otlp-traces] ${report}`);
 
-      // Second call: harmless, immediate, nothing changes.
-      const t1 = performance.now();
-      await mw.shutdown();
-      assert.ok(performance.now() - t1 < 100);
-      assert.deepEqual(mw.stats(), s);
-      // After shutdown the hooks pass through and create no spans.
-      await request(mw, 99);
-      assert.deepEqual(mw.stats(), s);
-      assert.equal(rcv.requests.length, 2, 'no request after shutdown');
-    },
-  );
-});
+        // Second call: harmless, immediate, nothing changes.
+        const t1 = performance.now();
+        await mw.shutdown();
+        assert.ok(performance.now() - t1 < 100);
+        assert.deepEqual(mw.stats(), s);
+        // After shutdown the hooks pass through and create no spans.
+        await request(mw, 99);
+        assert.deepEqual(mw.stats(), s);
+        assert.equal(rcv.requests.length, 2, 'no request after shutdown');
+      },
+    );
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Wire details

@@ -111,7 +111,8 @@ export class FakeReceiver {
       const raw = Buffer.concat(chunks);
       let json = '';
       try {
-        json = req.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString('utf8') : raw.toString('utf8');
+        json =
+          req.headers['content-encoding'] === 'gzip' ? zlib.gunzipSync(raw).toString('utf8') : raw.toString('utf8');
       } catch {
         json = '';
       }

@@ -64,7 +64,9 @@ export function setup(opts: InitiateOptions = {}) {
     async spans(): Promise<FlatSpan[]> {
       await tracing.tracer.forceFlush();
       // A hook that failed inside reports it as a diagnostic; in tests that is a bug.
-      const internal = warnings.filter((w) => /\b(beforeRouting|afterRouting|routingFailed|beforePush|beforeProcess|afterProcess|internal)\b/.test(w));
+      const internal = warnings.filter((w) =>
+        /\b(beforeRouting|afterRouting|routingFailed|beforePush|beforeProcess|afterProcess|internal)\b/.test(w),
+      );
       if (internal.length > 0) throw new Error(`internal errors in hooks: ${internal.join(' | ')}`);
       return flatten(mem.parsed());
     },
@@ -86,7 +88,13 @@ export interface FlatSpan {
   service: unknown;
 }
 
-type AnyValue = { stringValue?: string; boolValue?: boolean; intValue?: string; doubleValue?: number; arrayValue?: { values?: AnyValue[] } };
+type AnyValue = {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string;
+  doubleValue?: number;
+  arrayValue?: { values?: AnyValue[] };
+};
 type KV = { key: string; value: AnyValue };
 
 /** Typed attribute values: intValue → bigint-free number, strings, bools, doubles, arrays. */
@@ -107,7 +115,8 @@ function typed(v: AnyValue): unknown {
 
 export function flatten(payloads: unknown[]): FlatSpan[] {
   const out: FlatSpan[] = [];
-  for (const p of payloads as { resourceSpans: { resource: { attributes: KV[] }; scopeSpans: { spans: any[] }[] }[] }[]) {
+  type Payload = { resourceSpans: { resource: { attributes: KV[] }; scopeSpans: { spans: any[] }[] }[] };
+  for (const p of payloads as Payload[]) {
     for (const rs of p.resourceSpans) {
       const service = attrs(rs.resource.attributes)['service.name'];
       for (const ss of rs.scopeSpans) {
@@ -121,7 +130,10 @@ export function flatten(payloads: unknown[]): FlatSpan[] {
             flags: s.flags,
             status: s.status,
             attributes: attrs(s.attributes),
-            events: (s.events ?? []).map((e: { name: string; attributes: KV[] }) => ({ name: e.name, attributes: attrs(e.attributes) })),
+            events: (s.events ?? []).map((e: { name: string; attributes: KV[] }) => ({
+              name: e.name,
+              attributes: attrs(e.attributes),
+            })),
             start: BigInt(s.startTimeUnixNano),
             end: BigInt(s.endTimeUnixNano),
             service,

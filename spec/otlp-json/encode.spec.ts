@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import { encodeBatch, encodeBatchBytes, encodeSpan, anyValue, type EncoderOptions } from '../../lib/otlp-json/encode.ts';
+import {
+  encodeBatch,
+  encodeBatchBytes,
+  encodeSpan,
+  anyValue,
+  type EncoderOptions,
+} from '../../lib/otlp-json/encode.ts';
 import { Span, SpanKind, FLAGS_REMOTE_PARENT } from '../../lib/trace/span.ts';
 import { makeClock, epochNanos } from '../../lib/trace/clock.ts';
 
@@ -45,13 +51,22 @@ test('one span, every rule of the JSON mapping', () => {
     '{"traceId":"3f2a1b4c5d6e4f8091a2b3c4d5e6f708","spanId":"0000000000000001","parentSpanId":"9c7e5a3b1d0f2e4c",' +
       '"flags":769,"name":"tracker.log_request","kind":2,"startTimeUnixNano":"1767225600000000000",' +
       '"endTimeUnixNano":"1767225600001500000","attributes":[{"key":"s","value":{"stringValue":"x"}},' +
-      '{"key":"b","value":{"boolValue":true}},{"key":"i","value":{"intValue":"42"}},{"key":"d","value":{"doubleValue":1.5}},' +
+      '{"key":"b","value":{"boolValue":true}},{"key":"i","value":{"intValue":"42"}},' +
+      '{"key":"d","value":{"doubleValue":1.5}},' +
       '{"key":"a","value":{"arrayValue":{"values":[{"stringValue":"p"},{"stringValue":"q"}]}}}],"status":{"code":1}}',
   );
 });
 
 test('defaults are omitted: no parent, no attributes, unset status, no events', () => {
-  const s = Span.create({ name: 'root', kind: SpanKind.INTERNAL, traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), flags: 0x101, start: 0, attributes: [] });
+  const s = Span.create({
+    name: 'root',
+    kind: SpanKind.INTERNAL,
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    flags: 0x101,
+    start: 0,
+    attributes: [],
+  });
   s.end = 0;
   const json = encodeSpan(s, opts);
   assert.equal(
@@ -70,10 +85,16 @@ test('attribute values: unsafe integers, bigint, non-finite numbers, null and ob
   assert.equal(anyValue(-Infinity, Infinity), '{"stringValue":"-Infinity"}');
   assert.equal(anyValue(null, Infinity), null);
   assert.equal(anyValue({}, Infinity), null);
-  assert.equal(anyValue([1, null, true], Infinity), '{"arrayValue":{"values":[{"intValue":"1"},{},{"boolValue":true}]}}');
+  assert.equal(
+    anyValue([1, null, true], Infinity),
+    '{"arrayValue":{"values":[{"intValue":"1"},{},{"boolValue":true}]}}',
+  );
   assert.equal(anyValue([], Infinity), '{"arrayValue":{}}');
   // an attribute whose value cannot be encoded is left out, the rest stays
-  assert.match(encodeSpan(span(['gone', undefined, 'kept', 1]), opts), /"attributes":\[\{"key":"kept","value":\{"intValue":"1"\}\}\]/);
+  assert.match(
+    encodeSpan(span(['gone', undefined, 'kept', 1]), opts),
+    /"attributes":\[\{"key":"kept","value":\{"intValue":"1"\}\}\]/,
+  );
 });
 
 test('lone surrogates become U+FFFD; pairs and escapes survive; the JSON stays valid UTF-8', () => {
@@ -108,10 +129,15 @@ test('a batch: one resourceSpans, one scopeSpans, resource and scope', () => {
   const doc = JSON.parse(body);
   assert.deepEqual(Object.keys(doc), ['resourceSpans']);
   assert.equal(doc.resourceSpans.length, 1);
-  assert.deepEqual(doc.resourceSpans[0].resource, { attributes: [{ key: 'service.name', value: { stringValue: 'tracker-0' } }] });
+  assert.deepEqual(doc.resourceSpans[0].resource, {
+    attributes: [{ key: 'service.name', value: { stringValue: 'tracker-0' } }],
+  });
   assert.equal(doc.resourceSpans[0].scopeSpans.length, 1);
   assert.deepEqual(doc.resourceSpans[0].scopeSpans[0].scope, { name: 'ekosis-otlp-traces', version: '9.9.9' });
-  assert.deepEqual(doc.resourceSpans[0].scopeSpans[0].spans.map((s: { name: string }) => s.name), ['tracker.log_request', 'second']);
+  assert.deepEqual(
+    doc.resourceSpans[0].scopeSpans[0].spans.map((s: { name: string }) => s.name),
+    ['tracker.log_request', 'second'],
+  );
 });
 
 test('an attribute key whose toString encodes another batch leaves the outer body intact', () => {
@@ -163,14 +189,27 @@ test('the per-route template gives the same bytes as the general writer', () => 
   for (const name of ['tracker.log_request', 'журнал "q" \\ 🚀', 'x\uD800y', 'a'.repeat(300)]) {
     for (const limit of [Infinity, 8]) {
       const o = { ...opts, valueLengthLimit: limit };
-      const fast = Span.create({ name, kind: SpanKind.SERVER, traceId: uuid, spanId: '00000000000000aa', ...CALLER, start: 1_234_567_891 });
+      const fast = Span.create({
+        name,
+        kind: SpanKind.SERVER,
+        traceId: uuid,
+        spanId: '00000000000000aa',
+        ...CALLER,
+        start: 1_234_567_891,
+      });
       fast.callerId = '9c7e5a3b1d0f2e4c';
       fast.end = 9_876_543_210_123;
       fast.statusCode = 1;
       // the same span with its attributes spelled out takes the general path
-      const slow = Span.create({ name, kind: SpanKind.SERVER, traceId: uuid, spanId: '00000000000000aa', ...CALLER, start: 1_234_567_891, attributes: [
-        'request.trace_id', uuid, 'request.span_id', '9c7e5a3b1d0f2e4c', 'request.route_key', name,
-      ] });
+      const slow = Span.create({
+        name,
+        kind: SpanKind.SERVER,
+        traceId: uuid,
+        spanId: '00000000000000aa',
+        ...CALLER,
+        start: 1_234_567_891,
+        attributes: ['request.trace_id', uuid, 'request.span_id', '9c7e5a3b1d0f2e4c', 'request.route_key', name],
+      });
       slow.callerId = '9c7e5a3b1d0f2e4c';
       slow.end = 9_876_543_210_123;
       slow.statusCode = 1;

@@ -63,5 +63,9 @@ export function formatted(files: string[]): Map<string, string> {
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const changed = formatted(sourceFiles());
   for (const [file, text] of changed) writeFileSync(join(ROOT, file), text);
-  console.log(changed.size ? `formatted ${[...changed.keys()].map((f) => relative('.', join(ROOT, f))).join(', ')}` : 'nothing to format');
+  console.log(
+    changed.size
+      ? `formatted ${[...changed.keys()].map((f) => relative('.', join(ROOT, f))).join(', ')}`
+      : 'nothing to format',
+  );
 }

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { traceIdFromUuid, uuidFromTraceId, parseSpanId, RandomIds, makeIdSource, sampledByRatio } from '../../lib/trace/ids.ts';
+import {
+  traceIdFromUuid,
+  uuidFromTraceId,
+  parseSpanId,
+  RandomIds,
+  makeIdSource,
+  sampledByRatio,
+} from '../../lib/trace/ids.ts';
 
 test('trace id from a UUID in any case and form', () => {
   const hex = '3f2a1b4c5d6e4f8091a2b3c4d5e6f708';
@@ -15,7 +22,8 @@ test('trace id from a UUID in any case and form', () => {
 test('invalid trace ids give null, never a throw', () => {
   for (const bad of [
     undefined, null, 42, {}, [], '', 'nope', '00000000-0000-0000-0000-000000000000', '0'.repeat(32),
-    '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f70g', '3f2a1b4c_5d6e_4f80_91a2_b3c4d5e6f708', '3f2a1b4c5d6e4f8091a2b3c4d5e6f7', 'x'.repeat(1_000_000),
+    '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f70g', '3f2a1b4c_5d6e_4f80_91a2_b3c4d5e6f708', '3f2a1b4c5d6e4f8091a2b3c4d5e6f7',
+    'x'.repeat(1_000_000),
   ]) {
     assert.equal(traceIdFromUuid(bad), null, String(bad).slice(0, 40));
   }
