@@ -50,7 +50,7 @@ export class OtlpBufferedTracingMiddleware extends BufferedMiddlewareBase {
    * Persists the receive span's id and route key with the queued entry (and its trace, when the
    * span_key's trace_id was unusable, so attempts join it); {} when none is active.
    */
-  override async beforePush(spanKey: SpanKey): Promise<Metadata> {
+  override async beforePush(spanKey: SpanKey, _dto?: unknown): Promise<Metadata> {
     const tracer = this.tracing.tracer;
     if (!tracer.active) return {};
     try {

@@ -215,7 +215,7 @@ async function heap(): Promise<never> {
   const t0 = performance.now();
   let done = 0;
   let nextSample = 1;
-  for (;;) {
+  while (true) {
     const elapsed = (performance.now() - t0) / 1000;
     if (elapsed >= nextSample) {
       gc();

@@ -250,7 +250,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 async function withLock<T>(lockDir: string, fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   let said = false;
-  for (;;) {
+  while (true) {
     try {
       mkdirSync(lockDir);
       writeFileSync(join(lockDir, 'pid'), String(process.pid));

@@ -149,7 +149,7 @@ export async function waitFor<T>(
   const intervalMs = opts.intervalMs ?? 100;
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
-  for (;;) {
+  while (true) {
     try {
       const v = await fn();
       if (v !== undefined && v !== null && v !== false) return v;
@@ -291,7 +291,7 @@ async function waitReady(
   void proc.exited.then((e) => (exitedEarly = e));
   const deadline = Date.now() + timeoutMs;
   let lastError = '';
-  for (;;) {
+  while (true) {
     if (exitedEarly) {
       throw new Error(
         `${name} exited early (code ${exitedEarly.code}, signal ${exitedEarly.signal}); ` +

@@ -143,7 +143,7 @@ export const hex = (uuid: string): string => uuid.replaceAll('-', '').toLowerCas
 
 /** A span as a canonical object: defaults dropped, int64 as strings, enums as numbers. */
 export function canonical(f: FlatSpan): unknown {
-  const s = f.span as Record<string, unknown>;
+  const s = f.span as unknown as Record<string, unknown>;
   const value = (v: Record<string, unknown>): unknown => {
     if ('intValue' in v) return { int: String(v.intValue) };
     if ('doubleValue' in v) return { double: Number(v.doubleValue) };

@@ -402,7 +402,7 @@ test('span_keys checked at export (no sampler, no id generator) give the same sp
       attributes: {
         ...s.attributes,
         'request.trace_id': s.traceId === HEX ? s.attributes['request.trace_id'] : 'fresh',
-      },
+      } as Record<string, unknown>,
     }));
   };
   const eager = await run({ traceId: () => 'f'.repeat(32), spanId: () => '1'.repeat(16) });

@@ -33,7 +33,7 @@ async function rawServer(answer: (i: number) => string | Buffer | null, pieces =
     let acc = Buffer.alloc(0);
     sock.on('data', async (d) => {
       acc = Buffer.concat([acc, d]);
-      for (;;) {
+      while (true) {
         const end = acc.indexOf('\r\n\r\n');
         if (end < 0) return;
         const head = acc.subarray(0, end).toString('latin1');

@@ -1,7 +1,7 @@
 // The formatter: TypeScript's own (the one editors run on "Format Document"), with this
 // project's settings, so formatting needs no dependency beyond the compiler. It fixes
-// indentation and spacing; it does not wrap lines, which the style spec checks
-// (at most MAX_LINE characters).
+// spacing within lines; it neither re-indents (see isIndentation) nor wraps lines, which the
+// style spec checks (at most MAX_LINE characters).
 //   npm run format            rewrite every file that needs it
 //   (spec/style.spec.ts checks that no file needs it)
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -49,7 +49,7 @@ export function formatted(files: string[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const [file, text] of texts) {
     // Edits come in order and do not overlap: apply them from the end.
-    const edits = service.getFormattingEditsForDocument(file, SETTINGS);
+    const edits = service.getFormattingEditsForDocument(file, SETTINGS).filter((edit) => !isIndentation(text, edit));
     let next = text;
     for (let i = edits.length - 1; i >= 0; i--) {
       const { span, newText } = edits[i]!;
@@ -58,6 +58,18 @@ export function formatted(files: string[]): Map<string, string> {
     if (next !== text) out.set(file, next);
   }
   return out;
+}
+
+/**
+ * An edit of a line's leading whitespace. Those are left alone: TypeScript's formatter puts
+ * continuation lines (a long call's arguments, `'...' +` strings) at the statement's own
+ * indentation, where this code base indents them one step further, as most editors do.
+ */
+function isIndentation(text: string, edit: ts.TextChange): boolean {
+  const lineStart = text.lastIndexOf('\n', edit.span.start - 1) + 1;
+  const before = text.slice(lineStart, edit.span.start);
+  const replaced = text.slice(edit.span.start, edit.span.start + edit.span.length);
+  return /^[ \t]*$/.test(before) && /^[ \t]*$/.test(replaced) && /^[ \t]*$/.test(edit.newText);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

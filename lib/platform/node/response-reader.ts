@@ -94,7 +94,7 @@ export class ResponseReader {
   }
 
   #parse(): Answer | string | undefined {
-    for (;;) {
+    while (true) {
       switch (this.#phase) {
         case 'head': {
           const outcome = this.#readHead();

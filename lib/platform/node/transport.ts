@@ -40,7 +40,7 @@ export class HttpTransport implements Transport {
 
   /** An idle connection to the origin that is still open, if any. */
   #take(origin: string): Connection | undefined {
-    for (let i = this.#idle.length; i--; ) {
+    for (let i = this.#idle.length; i--;) {
       const connection = this.#idle[i]!;
       if (connection.origin !== origin) continue;
       this.#idle.splice(i, 1);
