@@ -173,8 +173,10 @@ export function resolveCoreOptions(options: CoreTracerOptions): CoreConfig {
   }
   if (!isFunction('clock')) fail('clock', given.clock, 'a function');
   const ids = given.idGenerator as IdGenerator | undefined;
-  const idFunctions = isPlainObject(ids) && [ids.traceId, ids.spanId].every((f) => f === undefined || typeof f === 'function');
-  if (ids !== undefined && !idFunctions) fail('idGenerator', ids, '{ traceId?(), spanId?() }');
+  const isIdFunction = (f: unknown): boolean => f === undefined || typeof f === 'function';
+  if (ids !== undefined && !(isPlainObject(ids) && isIdFunction(ids.traceId) && isIdFunction(ids.spanId))) {
+    fail('idGenerator', ids, '{ traceId?(), spanId?() }');
+  }
   const logger = given.logger as { warn?: unknown } | undefined;
   if (logger !== undefined && typeof logger !== 'function' && typeof logger?.warn !== 'function') {
     fail('logger', logger, 'a function or { warn() }');
