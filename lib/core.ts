@@ -4,8 +4,8 @@
 // node: module. Same payload bytes and the same queue, retry and shutdown bounds as the main entry.
 export {
   createTracer,
-  CoreTracer,
-  CoreSpan,
+  type CoreTracer,
+  type CoreSpan,
   type StartSpanOptions,
   type Attributes,
   type SpanKindValue,

@@ -74,7 +74,6 @@ export class CoreTracer {
   readonly #ids: IdSource;
   readonly #diagnostics: Diagnostics;
   readonly #batcher: Batcher;
-  #active = true;
 
   constructor(options: CoreTracerOptions) {
     const config = resolveCoreOptions(options);
@@ -144,7 +143,7 @@ export class CoreTracer {
       start: this.#clock.now(),
       attributes: [],
     });
-    const handle = new CoreSpan(span, this);
+    const handle = new CoreSpan(span, this.#clock, this.#batcher);
     if (options?.attributes) handle.setAttributes(options.attributes);
     return handle;
   }
@@ -159,16 +158,6 @@ export class CoreTracer {
     }
   }
 
-  /** @internal Reading of the tracer's clock (ns since its base). */
-  now(): number {
-    return this.#clock.now();
-  }
-
-  /** @internal Hands an ended span to the export queue. */
-  enqueue(span: Span): void {
-    this.#batcher.add(span);
-  }
-
   /** Resolves when every span ended before the call is delivered or accounted for. */
   forceFlush(): Promise<void> {
     return this.#batcher.forceFlush();
@@ -181,24 +170,25 @@ export class CoreTracer {
 
   /** Flushes and stops, resolving within shutdownTimeoutMillis; spans ended later are dropped. Idempotent. */
   shutdown(): Promise<void> {
-    this.#active = false;
     live.delete(this.#batcher);
     return this.#batcher.shutdown(this.config.shutdownTimeoutMillis);
   }
-
-  get isActive(): boolean {
-    return this.#active;
-  }
 }
 
-/** A started span. Every method returns the span, for chaining; after end() they do nothing. */
+/**
+ * A started span. Every method returns the span, for chaining; after end() they do nothing.
+ * Made by CoreTracer.startSpan (the entry exports its type only).
+ */
 export class CoreSpan {
   readonly #span: Span;
-  readonly #tracer: CoreTracer;
+  readonly #clock: Clock;
+  /** Where end() puts the span: its tracer's export queue. */
+  readonly #batcher: Batcher;
 
-  constructor(span: Span, tracer: CoreTracer) {
+  constructor(span: Span, clock: Clock, batcher: Batcher) {
     this.#span = span;
-    this.#tracer = tracer;
+    this.#clock = clock;
+    this.#batcher = batcher;
   }
 
   /** 32 lowercase hex. */
@@ -237,13 +227,13 @@ export class CoreSpan {
 
   /** A timestamped event, with attributes. */
   addEvent(name: string, attributes?: Attributes): this {
-    if (this.isRecording) this.#span.addEvent(String(name), this.#tracer.now(), flatAttributes(attributes));
+    if (this.isRecording) this.#span.addEvent(String(name), this.#clock.now(), flatAttributes(attributes));
     return this;
   }
 
   /** An `exception` event (exception.type, .message, .stacktrace); the status is left as it is. */
   recordException(error: unknown): this {
-    if (this.isRecording) this.#span.addEvent('exception', this.#tracer.now(), exceptionAttributes(error));
+    if (this.isRecording) this.#span.addEvent('exception', this.#clock.now(), exceptionAttributes(error));
     return this;
   }
 
@@ -260,8 +250,8 @@ export class CoreSpan {
   /** Ends the span now and queues it for export; a second call does nothing. */
   end(): void {
     if (!this.isRecording) return;
-    this.#span.end = this.#tracer.now();
-    this.#tracer.enqueue(this.#span);
+    this.#span.end = this.#clock.now();
+    this.#batcher.add(this.#span);
   }
 }
 
