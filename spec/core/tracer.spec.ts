@@ -3,7 +3,9 @@
 // byte for byte what the main entry's tracer writes for the same spans; the queue bound, retries,
 // gzip, redaction and the shutdown deadline hold as they do for the main entry.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createTracer, SpanKind, StatusCode, VERSION, type CoreTracerOptions } from '../../lib/core.ts';
 import { Tracer } from '../../lib/trace/tracer.ts';
 import { resolveConfig } from '../../lib/config/config.ts';
@@ -294,5 +296,22 @@ describe('core entry: nothing throws into the caller', () => {
     assert.equal(warnings.length, 1);
     const message = /idGenerator\.spanId\(\) must return 16 lowercase hex, not all zeros; got "nope"; a random id/;
     assert.match(warnings[0]!, message);
+  });
+});
+
+describe('core entry: a script that never calls shutdown', () => {
+  it('still sends its spans (beforeExit) and exits', { timeout: 20_000 }, async () => {
+    const rcv = await receiver();
+    const child = fileURLToPath(new URL('./exit-child.ts', import.meta.url));
+    const started = performance.now();
+    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ['--import', 'tsx', child, rcv.url], { timeout: 15_000 }, (err, _stdout, stderr) =>
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, stderr }),
+      );
+    });
+    assert.equal(stderr, '');
+    assert.equal(code, 0);
+    assert.ok(performance.now() - started < 10_000, 'the process exited on its own');
+    assert.deepEqual(rcv.requests.flatMap((r) => r.spans.map((s) => s.name)), ['before exit']);
   });
 });
