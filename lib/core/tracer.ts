@@ -134,7 +134,7 @@ export class CoreTracer {
     }
     const kind = options?.kind;
     const span = Span.create({
-      name: String(name),
+      name: textOf(name),
       kind: typeof kind === 'number' && kind >= 1 && kind <= 5 ? kind : SpanKind.INTERNAL,
       traceId,
       spanId: this.#draw('spanId'),
@@ -219,15 +219,14 @@ export class CoreSpan {
   }
 
   setAttributes(attributes: Attributes): this {
-    if (typeof attributes === 'object' && attributes !== null) {
-      for (const key of Object.keys(attributes)) this.setAttribute(key, attributes[key]!);
-    }
+    const flat = flatAttributes(attributes);
+    for (let i = 0; i < flat.length; i += 2) this.setAttribute(flat[i] as string, flat[i + 1] as AttributeValue);
     return this;
   }
 
   /** A timestamped event, with attributes. */
   addEvent(name: string, attributes?: Attributes): this {
-    if (this.isRecording) this.#span.addEvent(String(name), this.#clock.now(), flatAttributes(attributes));
+    if (this.isRecording) this.#span.addEvent(textOf(name), this.#clock.now(), flatAttributes(attributes));
     return this;
   }
 
@@ -267,12 +266,26 @@ function isAttributeValue(value: unknown): value is AttributeValue {
   return isScalar(value) || typeof value === 'bigint' || (Array.isArray(value) && value.every(isScalar));
 }
 
+/** key, value, … of the attributes that can be read and kept (a throwing getter is skipped). */
 function flatAttributes(attributes: Attributes | undefined): unknown[] {
   const flat: unknown[] = [];
   if (typeof attributes !== 'object' || attributes === null) return flat;
   for (const key of Object.keys(attributes)) {
-    const value = attributes[key];
-    if (isAttributeValue(value)) flat.push(key, value);
+    try {
+      const value = attributes[key];
+      if (isAttributeValue(value)) flat.push(key, value);
+    } catch {
+      /* the caller's object: its failure costs only that attribute */
+    }
   }
   return flat;
+}
+
+/** A name as text; '' when it cannot be turned into one (its toString throws). */
+function textOf(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return '';
+  }
 }

@@ -297,6 +297,21 @@ describe('core entry: nothing throws into the caller', () => {
     const message = /idGenerator\.spanId\(\) must return 16 lowercase hex, not all zeros; got "nope"; a random id/;
     assert.match(warnings[0]!, message);
   });
+  it('hostile names and attribute objects (throwing toString or getters) never throw into the caller', async () => {
+    const mem = new InMemoryExporter();
+    const { tracer } = coreTracer('http://127.0.0.1:1/v1/traces', { exporter: mem });
+    const badName = { toString: () => { throw new Error('no name'); } } as unknown as string;
+    const badAttributes = Object.defineProperty({ ok: 1 }, 'bad', {
+      enumerable: true,
+      get: () => { throw new Error('no value'); },
+    });
+    const span = tracer.startSpan(badName, { attributes: badAttributes });
+    span.setAttributes(badAttributes).addEvent(badName, badAttributes).end();
+    await tracer.shutdown();
+    assert.deepEqual(mem.spans.map((s) => [s.name, s.attributes, s.events]), [
+      ['', { ok: 1 }, [{ name: '', attributes: { ok: 1 } }]],
+    ]);
+  });
 });
 
 describe('core entry: a script that never calls shutdown', () => {
