@@ -1,8 +1,10 @@
 // The core tracer: spans started and ended by the caller, nothing else. Built from the same
 // pieces as the main entry's tracer (span model, encoder, batch processor, HTTP exporter), so
 // the payloads are the same bytes and the queue, retry and shutdown bounds the same; but with
-// no EcoSystem hooks, no environment ladder and the fetch transport on every runtime, so that
-// nothing here reaches node:net, node:fs or node:async_hooks.
+// no EcoSystem hooks, no environment ladder and the fetch transport on every runtime: a browser
+// bundle holds no node: module, and on Node node:net/tls/zlib/fs are never loaded. (Unbundled,
+// http-exporter.ts still imports the Node platform module as its default, and with it
+// node:async_hooks; the core always passes its own platform.)
 import { makeClock, type Clock } from '../trace/clock.js';
 import { RandomIds, makeIdSource, type IdSource } from '../trace/ids.js';
 import {
