@@ -59,6 +59,8 @@ describe('package.json', () => {
     // "default", not "import": require() of these ES modules works too (Node 20.19+, 22.12+).
     assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
     assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', default: './dist/testing/host.js' });
+    assert.deepEqual(pkg.exports['./core'], { types: './dist/core.d.ts', default: './dist/core.js' });
+    assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json', './host', './core']);
     assert.equal(pkg.scripts.prepack, 'npm run build', 'npm pack builds dist/ first');
     assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });
     for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
@@ -246,6 +248,13 @@ console.log(JSON.stringify({
   type SpanKey, type RequestDTO, type OtlpTracingOptions, type ExportStats,
 } from 'ekosis-otlp-traces';
 import { EcoHost } from 'ekosis-otlp-traces/host';
+import { createTracer, SpanKind, StatusCode, type CoreSpan, type CoreTracerOptions } from 'ekosis-otlp-traces/core';
+
+const coreOptions: CoreTracerOptions = { serviceName: 'edge-fn', endpoint: 'https://collector:4318/v1/traces' };
+const coreSpan: CoreSpan = createTracer(coreOptions).startSpan('GET /orders', { kind: SpanKind.SERVER });
+coreSpan.setAttribute('http.route', '/orders').setStatus({ code: StatusCode.OK }).end();
+// @ts-expect-error serviceName is required
+const coreBad: CoreTracerOptions = { endpoint: 'http://localhost:4318/v1/traces' };
 
 const options: OtlpTracingOptions = {
   endpoint: 'http://localhost:4318/v1/traces', serviceName: 'tracker-0', headers: { authorization: 'Bearer x' },
@@ -272,7 +281,7 @@ const err: Error = new ConfigError('x');
 new OtlpTracingMiddleware({ compression: 'brotli' });
 // @ts-expect-error span_id is required
 const bad: SpanKey = { trace_id: 'x' };
-export { dto, total, shutdown, host, version, err, bad };
+export { dto, total, shutdown, host, version, err, bad, coreBad };
 `,
     );
     writeFileSync(
@@ -311,6 +320,7 @@ export { dto, total, shutdown, host, version, err, bad };
       `const { initiateOtlpTracing, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager, VERSION } =
   require('ekosis-otlp-traces');
 const { EcoHost } = require('ekosis-otlp-traces/host');
+const core = require('ekosis-otlp-traces/core');
 
 const exporter = new InMemoryExporter();
 const middlewareManager = new MiddlewareManager();
@@ -323,13 +333,19 @@ const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9
   await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
   await host.drain();
   await tracing.shutdown();
-  console.log(JSON.stringify({ version: VERSION, spans: exporter.spans.map((s) => [s.name, s.kind, s.statusCode]) }));
+  const coreExporter = new core.InMemoryExporter();
+  const tracer = core.createTracer({ serviceName: 'edge-fn', exporter: coreExporter });
+  tracer.startSpan('GET /orders', { kind: core.SpanKind.SERVER }).end();
+  await tracer.shutdown();
+  const spans = [...exporter.spans, ...coreExporter.spans].map((s) => [s.name, s.kind, s.statusCode]);
+  console.log(JSON.stringify({ version: VERSION, spans }));
 })();
 `,
     );
     const { stdout, stderr } = await run(process.execPath, ['use.js'], cjsConsumer);
     assert.equal(stderr, '');
-    assert.deepEqual(JSON.parse(stdout), { version: pkg.version, spans: [['tracker.log_request', 2, 1]] });
+    const spans = [['tracker.log_request', 2, 1], ['GET /orders', 2, 0]];
+    assert.deepEqual(JSON.parse(stdout), { version: pkg.version, spans });
   });
 
   it('type-checks from a CommonJS TypeScript project against the installed declarations (NodeNext)', async () => {
@@ -337,6 +353,13 @@ const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9
       join(cjsConsumer, 'check.ts'),
       `import { initiateOtlpTracing, InMemoryExporter, ConfigError, type OtlpTracingOptions } from 'ekosis-otlp-traces';
 import { EcoHost } from 'ekosis-otlp-traces/host';
+import { createTracer, SpanKind, StatusCode, type CoreSpan, type CoreTracerOptions } from 'ekosis-otlp-traces/core';
+
+const coreOptions: CoreTracerOptions = { serviceName: 'edge-fn', endpoint: 'https://collector:4318/v1/traces' };
+const coreSpan: CoreSpan = createTracer(coreOptions).startSpan('GET /orders', { kind: SpanKind.SERVER });
+coreSpan.setAttribute('http.route', '/orders').setStatus({ code: StatusCode.OK }).end();
+// @ts-expect-error serviceName is required
+const coreBad: CoreTracerOptions = { endpoint: 'http://localhost:4318/v1/traces' };
 
 const options: OtlpTracingOptions = { exporter: new InMemoryExporter(), compression: 'gzip' };
 const { shutdown }: { shutdown(): Promise<void> } = initiateOtlpTracing(options);
