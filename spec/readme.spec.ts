@@ -67,6 +67,8 @@ function compilerOptions(): ts.CompilerOptions {
     paths: {
       'ekosis-otlp-traces': [join(ROOT, 'lib', 'index.ts')],
       'ekosis-otlp-traces/host': [join(ROOT, 'lib', 'testing', 'host.ts')],
+      'ekosis-otlp-traces/core': [join(ROOT, 'lib', 'core.ts')],
+      'ekosis-otlp-traces/handler': [join(ROOT, 'lib', 'handler.ts')],
     },
   };
 }
