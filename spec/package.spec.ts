@@ -58,6 +58,7 @@ describe('package.json', () => {
     assert.equal(pkg.types, './dist/index.d.ts');
     // "default", not "import": require() of these ES modules works too (Node 20.19+, 22.12+).
     assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
+    assert.deepEqual(pkg.exports['./handler'], { types: './dist/handler.d.ts', default: './dist/handler.js' });
     assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', default: './dist/testing/host.js' });
     assert.equal(pkg.scripts.prepack, 'npm run build', 'npm pack builds dist/ first');
     assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });

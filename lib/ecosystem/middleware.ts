@@ -16,7 +16,7 @@ import type { OpenSpans } from './open-spans.js';
 import { SpanKind, type ReadableSpan, type Span } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
-import { checkReached, currentSpanKey, enterSpan, registerTracer } from '../api/active-span.js';
+import { checkReached, currentSpanKey, enterSpan, registerTracer } from './handler-context.js';
 
 /** Options of initiateOtlpTracing that a middleware built by hand has no use for. */
 const SETUP_ONLY = ['middlewareManager', 'bufferedMiddlewareManager'];
