@@ -19,6 +19,7 @@ import type { AttributeValue } from '../trace/span.js';
 import type { Tracer } from '../trace/tracer.js';
 import type { SpanKey } from '../ecosystem/contract.js';
 import { installHandlerContext } from '../ecosystem/handler-context.js';
+import { errorText } from '../util/text.js';
 
 export type Attributes = Readonly<Record<string, AttributeValue>>;
 export type StatusCodeValue = (typeof StatusCode)[keyof typeof StatusCode];
@@ -73,7 +74,7 @@ class SpanHandle implements ActiveSpan {
         attrs[i] = key;
         attrs[i + 1] = value;
       } catch (err) {
-        this.tracer.diagnostics.warn('internal', `setAttribute: ${String(err)}`);
+        this.tracer.diagnostics.warn('internal', `setAttribute: ${errorText(err)}`);
       }
     }
     return this;
@@ -137,7 +138,7 @@ class SpanHandle implements ActiveSpan {
       if (options?.attributes) handle.setAttributes(options.attributes);
       return handle;
     } catch (err) {
-      t.diagnostics.warn('internal', `withSpan: ${String(err)}`);
+      t.diagnostics.warn('internal', `withSpan: ${errorText(err)}`);
       return undefined;
     }
   }
@@ -150,7 +151,7 @@ class SpanHandle implements ActiveSpan {
       if (!failed) t.end(this.span);
       else t.fail(this.span, errorMessage(error), error);
     } catch (err) {
-      t.diagnostics.warn('internal', `withSpan: ${String(err)}`);
+      t.diagnostics.warn('internal', `withSpan: ${errorText(err)}`);
     }
   }
 }
@@ -325,11 +326,7 @@ function flatAttributes(attributes: Attributes | undefined): unknown[] {
   return flat;
 }
 
-/** A one-line status message from anything thrown. */
+/** A one-line status message from anything thrown: "Name: message" for an Error, else "failed: value". */
 function errorMessage(error: unknown): string {
-  try {
-    return error instanceof Error ? `${error.name || 'Error'}: ${error.message}` : `failed: ${String(error)}`;
-  } catch {
-    return 'failed';
-  }
+  return error instanceof Error ? errorText(error) : `failed: ${errorText(error)}`;
 }

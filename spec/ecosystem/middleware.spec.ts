@@ -284,6 +284,20 @@ test('garbage into every hook: no throw, input returned', async () => {
   await t.shutdown();
 });
 
+test('a hook whose own failure is a value String() cannot print: no throw, reported', async () => {
+  const t = setup({
+    idGenerator: {
+      spanId: () => {
+        throw Object.create(null);
+      },
+    },
+  });
+  const request = dto('r');
+  assert.equal(await t.tracer.beforeRouting({ protocolDto: request }), request);
+  assert.deepEqual(t.warnings, ['[ekosis-otlp-traces] beforeRouting: unknown error']);
+  await t.shutdown();
+});
+
 test('after shutdown every hook is a pass-through', async () => {
   const t = setup();
   await t.shutdown();
