@@ -280,7 +280,8 @@ export class BatchProcessor implements Batcher {
     const dropUnsendable = (span: Span, why: string): void => {
       if (unsendable.has(span)) return;
       unsendable.add(span);
-      this.#diagnostics.warn('span-dropped', `span ${JSON.stringify(span.name.slice(0, 100))} ${why}; 1 span dropped`, 1);
+      const name = JSON.stringify(span.name.slice(0, 100));
+      this.#diagnostics.warn('span-dropped', `span ${name} ${why}; 1 span dropped`, 1);
     };
     this.#running.set(spans, first);
     const batch: ExportBatch = {

@@ -32,7 +32,8 @@ const RESPONSE = { status: 0 };
 function freshDtos(count: number): Dto[] {
   const list: Dto[] = [];
   for (let i = 0; i < count; i++) {
-    list.push({ route_key: ROUTE, span_key: { trace_id: randomUUID(), span_id: randomBytes(8).toString('hex') }, data: { message: 'hello', n: i } });
+    const spanKey = { trace_id: randomUUID(), span_id: randomBytes(8).toString('hex') };
+    list.push({ route_key: ROUTE, span_key: spanKey, data: { message: 'hello', n: i } });
   }
   return JSON.parse(JSON.stringify(list)) as Dto[];
 }
@@ -67,7 +68,13 @@ const cpuMicros = (): number => {
 async function requestPath(floor: boolean): Promise<never> {
   const n = Number(nArg ?? 100_000);
   const CHUNK = 1000;
-  const tracer = new lib.OtlpTracingMiddleware({ endpoint: url, serviceName: 'tracker-0', maxQueueSize: 4096, maxExportBatchSize: 2048, scheduledDelayMillis: 3_600_000 });
+  const tracer = new lib.OtlpTracingMiddleware({
+    endpoint: url,
+    serviceName: 'tracker-0',
+    maxQueueSize: 4096,
+    maxExportBatchSize: 2048,
+    scheduledDelayMillis: 3_600_000,
+  });
   const hooks: Hooks = floor ? new lib.MiddlewareBase() : tracer;
   let timed = 0n;
   for (let done = 0; done < n; done += CHUNK) {
@@ -161,7 +168,13 @@ async function encode(): Promise<never> {
  */
 async function throughput(): Promise<never> {
   const n = Number(nArg ?? 100_000);
-  const tracer = new lib.OtlpTracingMiddleware({ endpoint: url, serviceName: 'tracker-0', maxQueueSize: 1_000_000, maxExportBatchSize: 512, scheduledDelayMillis: 3_600_000 });
+  const tracer = new lib.OtlpTracingMiddleware({
+    endpoint: url,
+    serviceName: 'tracker-0',
+    maxQueueSize: 1_000_000,
+    maxExportBatchSize: 512,
+    scheduledDelayMillis: 3_600_000,
+  });
   let dtos: Dto[] | undefined = freshDtos(n);
   const cpu0 = cpuMicros();
   // Only microtasks run in this loop: the batcher's pump (an immediate) waits for the flush.
@@ -220,7 +233,8 @@ async function heap(): Promise<never> {
   await tracer.forceFlush();
   const s = tracer.stats();
   await tracer.shutdown();
-  out({ warm_mb: warm, samples_mb: samples, dropped_by_second: drops, spans: done, rate: done / elapsed, exported: s.exported, dropped: s.dropped, failed: s.failed });
+  const counts = { exported: s.exported, dropped: s.dropped, failed: s.failed };
+  out({ warm_mb: warm, samples_mb: samples, dropped_by_second: drops, spans: done, rate: done / elapsed, ...counts });
 }
 
 switch (mode) {

@@ -184,7 +184,9 @@ test('the open-span table is capped: the oldest span is ended as ERROR', async (
 
 test('outgoingSpanKey: a forwarded request nests under this service, giving a tree', async () => {
   const front = setup({ appName: 'tracker' });
-  const back = setup({ appName: 'billing', idGenerator: { spanId: (() => { let n = 0xb00; return () => (++n).toString(16).padStart(16, '0'); })() } });
+  let backId = 0xb00;
+  const backSpanId = () => (++backId).toString(16).padStart(16, '0');
+  const back = setup({ appName: 'billing', idGenerator: { spanId: backSpanId } });
   back.host.endpoint('billing.charge', () => 'charged');
   front.host.endpoint('tracker.log_request', async (d) => {
     const forwarded = front.tracer.outgoingSpanKey(d.span_key);
@@ -212,7 +214,8 @@ test('getActiveSpan finds the open span of a span_key, and nothing after it ende
   const span = t.tracer.getActiveSpan(KEY);
   assert.equal(span?.name, 'tracker.log_request');
   assert.equal(span?.spanId, '0000000000000001');
-  assert.equal(t.tracer.getActiveSpan({ trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id })?.spanId, '0000000000000001');
+  const upperKey = { trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id };
+  assert.equal(t.tracer.getActiveSpan(upperKey)?.spanId, '0000000000000001');
   await t.tracer.afterRouting({ protocolDto: d, responseDto: 1 });
   assert.equal(t.tracer.getActiveSpan(KEY), undefined);
   assert.equal(t.tracer.getActiveSpan(null as never), undefined);
@@ -266,7 +269,9 @@ test('a bad span_id alone keeps the trace, drops the parent, flags the span', as
 test('garbage into every hook: no throw, input returned', async () => {
   const t = setup({ attributeValueLengthLimit: 200_000 }); // (the default, 8192, would cut the long name below)
   const m = t.tracer;
-  for (const g of [undefined, null, 0, 'x', [], {}, { protocolDto: 5 }, { protocolDto: { route_key: {}, span_key: [] } }]) {
+  const badDto = { protocolDto: { route_key: {}, span_key: [] } };
+  const garbage = [undefined, null, 0, 'x', [], {}, { protocolDto: 5 }, badDto];
+  for (const g of garbage) {
     await assert.doesNotReject(async () => {
       await m.beforeRouting(g as never);
       await m.afterRouting(g as never);
@@ -320,7 +325,8 @@ test('managers: registration order, chained replacement, isolated vs singleton',
       seen.push(`before ${this.tag} ${(protocolDto.data as string[]).join('')}`);
       return { ...protocolDto, data: [...(protocolDto.data as string[]), this.tag] };
     }
-    override async afterRouting({ protocolDto, responseDto }: { protocolDto: RequestDTO; responseDto: unknown }): Promise<unknown> {
+    override async afterRouting(args: { protocolDto: RequestDTO; responseDto: unknown }): Promise<unknown> {
+      const { protocolDto, responseDto } = args;
       seen.push(`after ${this.tag} ${(protocolDto.data as string[]).join('')}`);
       return `${String(responseDto)}${this.tag}`;
     }
@@ -394,7 +400,10 @@ test('span_keys checked at export (no sampler, no id generator) give the same sp
       start: undefined,
       end: undefined,
       traceId: s.traceId === HEX ? HEX : 'fresh',
-      attributes: { ...s.attributes, 'request.trace_id': s.traceId === HEX ? s.attributes['request.trace_id'] : 'fresh' },
+      attributes: {
+        ...s.attributes,
+        'request.trace_id': s.traceId === HEX ? s.attributes['request.trace_id'] : 'fresh',
+      },
     }));
   };
   const eager = await run({ traceId: () => 'f'.repeat(32), spanId: () => '1'.repeat(16) });
@@ -412,7 +421,8 @@ test('a span_key checked at export still serves beforePush, getActiveSpan and ou
   assert.equal(active.traceId, HEX);
   assert.equal(active.parentSpanId, KEY.span_id);
   assert.deepEqual(t.tracer.outgoingSpanKey(KEY), { trace_id: KEY.trace_id, span_id: active.spanId });
-  assert.deepEqual(await t.buffered.beforePush(KEY, {}), { otlp_receive_span_id: active.spanId, otlp_route_key: 'svc.q' });
+  const metadata = { otlp_receive_span_id: active.spanId, otlp_route_key: 'svc.q' };
+  assert.deepEqual(await t.buffered.beforePush(KEY, {}), metadata);
   // an after-hook with a replaced DTO still finds it by span_key
   await t.tracer.afterRouting({ protocolDto: { ...d }, responseDto: null });
   const [s] = await t.spans();

@@ -247,7 +247,8 @@ test('an exporter that throws a value String() cannot print fails its batch, rep
   b.add(spanNo(0));
   b.add(spanNo(1));
   await b.forceFlush();
-  assert.deepEqual(counts(b.stats()), { ended: 2, queued: 0, inFlight: 0, exported: 0, dropped: 0, rejected: 0, failed: 2 });
+  const expected = { ended: 2, queued: 0, inFlight: 0, exported: 0, dropped: 0, rejected: 0, failed: 2 };
+  assert.deepEqual(counts(b.stats()), expected);
   assert.deepEqual(diag.lines, [['exporter-error', 'exporter failed: unknown error; 2 spans failed', 2]]);
   await b.shutdown(50);
 });
