@@ -64,6 +64,10 @@ describe('package.json', () => {
     assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });
     for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
   });
+
+  it('sideEffects: only the span API, which turns itself on when imported (a bare import of ./handler must stay)', () => {
+    assert.deepEqual(pkg.sideEffects, ['./dist/handler.js', './dist/api/active-span.js']);
+  });
 });
 
 /** The lib/ modules (paths under lib/, no extension) reached from lib/index.ts by static and dynamic relative imports, each resolved through `swap`. */
