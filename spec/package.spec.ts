@@ -65,7 +65,7 @@ describe('package.json', () => {
     for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
   });
 
-  it('sideEffects: only the span API, which turns itself on when imported (a bare import of ./handler must stay)', () => {
+  it('sideEffects: only the span API, which turns itself on when imported (bare imports of ./handler stay)', () => {
     assert.deepEqual(pkg.sideEffects, ['./dist/handler.js', './dist/api/active-span.js']);
   });
 });
