@@ -184,27 +184,28 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
     assert.deepEqual(packed, expected);
   });
 
-  it('works from JavaScript: setup helper, middlewares, in-memory exporter, host, recording', async () => {
+  it('works from JavaScript: setup helper, middlewares, in-memory exporter, host, recording, span API', async () => {
     writeFileSync(
       join(consumer, 'use.js'),
       `import { initiateOtlpTracing, OtlpTracingMiddleware, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager } from 'ekosis-otlp-traces';
 import { EcoHost } from 'ekosis-otlp-traces/host';
+import { currentSpan } from 'ekosis-otlp-traces/handler';
 
 const exporter = new InMemoryExporter();
 const middlewareManager = new MiddlewareManager();
 const bufferedMiddlewareManager = new BufferedMiddlewareManager();
 const tracing = initiateOtlpTracing({
   appName: 'tracker', instance: '0', exporter, middlewareManager, bufferedMiddlewareManager,
-  recordPayloadsTo: process.argv[2],
+  recordPayloadsTo: process.argv[2], handlerSpans: true,
 });
 if (!(tracing.tracer instanceof OtlpTracingMiddleware)) throw new Error('not an OtlpTracingMiddleware');
 class LogRequestFailDTO { constructor(data) { this.data = data; } }
 let attempts = 0;
 const host = new EcoHost({ middlewareManager, bufferedMiddlewareManager })
-  .endpoint('tracker.log_request', () => ({ ok: true }))
+  .endpoint('tracker.log_request', () => ({ ok: true, trace: currentSpan().spanKey()?.trace_id }))
   .bufferedEndpoint('tracker.log_request_fail', () => ++attempts > 1, { model: LogRequestFailDTO });
 const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
-await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
+const answer = await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
 await host.request({ route_key: 'tracker.log_request_fail', span_key, data: {} });
 await host.drain();
 await tracing.shutdown();
@@ -215,6 +216,7 @@ console.log(JSON.stringify({
   resource,
   scope: doc.resourceSpans[0].scopeSpans[0].scope,
   stats: tracing.tracer.stats(),
+  answer,
 }));
 `,
     );
@@ -234,6 +236,7 @@ console.log(JSON.stringify({
     assert.deepEqual(r.scope, { name: 'ekosis-otlp-traces', version: pkg.version });
     assert.equal(r.stats.ended, 4);
     assert.equal(r.stats.exported, 4);
+    assert.deepEqual(r.answer, { ok: true, trace: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708' }, 'the handler saw its span');
 
     // The installed CLI reads what the installed tracer recorded.
     const show = await run(NPX, ['--no', '--', 'ekosis-otlp-traces', 'show', record], consumer);
