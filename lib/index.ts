@@ -1,6 +1,6 @@
 // The package's main entry: the host contract, the tracer, and the pieces needed to test or
 // extend it. Node-only parts (net/tls transport, node:fs recorder) load lazily; the CLI and
-// receiver are not imported from here.
+// receiver are not imported from here, nor is the span API for handler code ("./handler").
 export {
   MiddlewareBase,
   BufferedMiddlewareBase,
@@ -30,12 +30,3 @@ export type { IdGenerator } from './trace/ids.js';
 export type { ClockFn } from './trace/clock.js';
 export type { Logger } from './util/diagnostics.js';
 export { VERSION } from './util/version.js';
-export {
-  currentSpan,
-  withSpan,
-  NOOP_SPAN,
-  type ActiveSpan,
-  type WithSpanOptions,
-  type Attributes,
-  type StatusCodeValue,
-} from './api/active-span.js';

@@ -7,7 +7,17 @@
 // this test never deletes or rewrites the repo's dist/ while other spec files run in parallel.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix, relative, sep } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -41,9 +51,17 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ stdout: string
 
 describe('package.json', () => {
   it('has no runtime dependencies and only the three dev dependencies', () => {
-    for (const field of ['dependencies', 'optionalDependencies', 'peerDependencies', 'bundleDependencies', 'bundledDependencies']) {
+    const fields = [
+      'dependencies',
+      'optionalDependencies',
+      'peerDependencies',
+      'bundleDependencies',
+      'bundledDependencies',
+    ];
+    for (const field of fields) {
       const v = pkg[field];
-      assert.ok(v === undefined || (typeof v === 'object' && Object.keys(v).length === 0), `${field} must be absent or empty`);
+      const empty = v === undefined || (typeof v === 'object' && Object.keys(v).length === 0);
+      assert.ok(empty, `${field} must be absent or empty`);
     }
     assert.deepEqual(Object.keys(pkg.devDependencies).sort(), ['@types/node', 'tsx', 'typescript']);
   });
@@ -58,16 +76,26 @@ describe('package.json', () => {
     assert.equal(pkg.types, './dist/index.d.ts');
     // "default", not "import": require() of these ES modules works too (Node 20.19+, 22.12+).
     assert.deepEqual(pkg.exports['.'], { types: './dist/index.d.ts', default: './dist/index.js' });
+    assert.deepEqual(pkg.exports['./handler'], { types: './dist/handler.d.ts', default: './dist/handler.js' });
     assert.deepEqual(pkg.exports['./host'], { types: './dist/testing/host.d.ts', default: './dist/testing/host.js' });
     assert.deepEqual(pkg.exports['./core'], { types: './dist/core.d.ts', default: './dist/core.js' });
-    assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json', './host', './core']);
+    assert.deepEqual(Object.keys(pkg.exports), ['.', './package.json', './handler', './host', './core']);
     assert.equal(pkg.scripts.prepack, 'npm run build', 'npm pack builds dist/ first');
     assert.deepEqual(pkg.bin, { 'ekosis-otlp-traces': './dist/cli/main.js' });
-    for (const script of ['build', 'test', 'demo']) assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
+    for (const script of ['build', 'test', 'demo']) {
+      assert.equal(typeof pkg.scripts[script], 'string', `script ${script}`);
+    }
+  });
+
+  it('sideEffects: only the span API, which turns itself on when imported (bare imports of ./handler stay)', () => {
+    assert.deepEqual(pkg.sideEffects, ['./dist/handler.js', './dist/api/active-span.js']);
   });
 });
 
-/** The lib/ modules (paths under lib/, no extension) reached from lib/index.ts by static and dynamic relative imports, each resolved through `swap`. */
+/**
+ * The lib/ modules (paths under lib/, no extension) reached from lib/index.ts by static and
+ * dynamic relative imports, each resolved through `swap`.
+ */
 function reached(swap: Record<string, string>): Map<string, string> {
   const seen = new Map<string, string>(); // module path -> its source
   const visit = (name: string): void => {
@@ -75,7 +103,9 @@ function reached(swap: Record<string, string>): Map<string, string> {
     if (seen.has(name)) return;
     const src = readFileSync(join(ROOT, 'lib', `${name}.ts`), 'utf8');
     seen.set(name, src);
-    for (const m of src.matchAll(/(?:from |import\()'(\.\.?\/[\w/.-]+)\.js'/g)) visit(posix.join(posix.dirname(name), m[1]!));
+    for (const m of src.matchAll(/(?:from |import\()'(\.\.?\/[\w/.-]+)\.js'/g)) {
+      visit(posix.join(posix.dirname(name), m[1]!));
+    }
   };
   visit('index');
   return seen;
@@ -177,31 +207,35 @@ describe('npm pack, installed into an empty project', { timeout: 120_000 }, () =
       .map((f) => f.split(sep).join('/'))
       .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
       .map((f) => f.slice(0, -3));
-    const expected = ['LICENSE', 'README.md', 'package.json', ...modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`])].sort();
+    const built = modules.flatMap((m) => [`dist/${m}.js`, `dist/${m}.d.ts`]);
+    const expected = ['LICENSE', 'README.md', 'package.json', ...built].sort();
     assert.deepEqual(packed, expected);
   });
 
-  it('works from JavaScript: setup helper, middlewares, in-memory exporter, host, recording', async () => {
+  it('works from JavaScript: setup helper, middlewares, in-memory exporter, host, recording, span API', async () => {
     writeFileSync(
       join(consumer, 'use.js'),
-      `import { initiateOtlpTracing, OtlpTracingMiddleware, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager } from 'ekosis-otlp-traces';
+      `import {
+  initiateOtlpTracing, OtlpTracingMiddleware, InMemoryExporter, MiddlewareManager, BufferedMiddlewareManager,
+} from 'ekosis-otlp-traces';
 import { EcoHost } from 'ekosis-otlp-traces/host';
+import { currentSpan } from 'ekosis-otlp-traces/handler';
 
 const exporter = new InMemoryExporter();
 const middlewareManager = new MiddlewareManager();
 const bufferedMiddlewareManager = new BufferedMiddlewareManager();
 const tracing = initiateOtlpTracing({
   appName: 'tracker', instance: '0', exporter, middlewareManager, bufferedMiddlewareManager,
-  recordPayloadsTo: process.argv[2],
+  recordPayloadsTo: process.argv[2], handlerSpans: true,
 });
 if (!(tracing.tracer instanceof OtlpTracingMiddleware)) throw new Error('not an OtlpTracingMiddleware');
 class LogRequestFailDTO { constructor(data) { this.data = data; } }
 let attempts = 0;
 const host = new EcoHost({ middlewareManager, bufferedMiddlewareManager })
-  .endpoint('tracker.log_request', () => ({ ok: true }))
+  .endpoint('tracker.log_request', () => ({ ok: true, trace: currentSpan().spanKey()?.trace_id }))
   .bufferedEndpoint('tracker.log_request_fail', () => ++attempts > 1, { model: LogRequestFailDTO });
 const span_key = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
-await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
+const answer = await host.request({ route_key: 'tracker.log_request', span_key, data: {} });
 await host.request({ route_key: 'tracker.log_request_fail', span_key, data: {} });
 await host.drain();
 await tracing.shutdown();
@@ -212,6 +246,7 @@ console.log(JSON.stringify({
   resource,
   scope: doc.resourceSpans[0].scopeSpans[0].scope,
   stats: tracing.tracer.stats(),
+  answer,
 }));
 `,
     );
@@ -231,12 +266,19 @@ console.log(JSON.stringify({
     assert.deepEqual(r.scope, { name: 'ekosis-otlp-traces', version: pkg.version });
     assert.equal(r.stats.ended, 4);
     assert.equal(r.stats.exported, 4);
+    assert.deepEqual(r.answer, { ok: true, trace: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708' }, 'the handler saw its span');
 
     // The installed CLI reads what the installed tracer recorded.
     const show = await run(NPX, ['--no', '--', 'ekosis-otlp-traces', 'show', record], consumer);
     assert.match(show.stdout, /^trace 3f2a1b4c5d6e4f8091a2b3c4d5e6f708$/m);
-    assert.match(show.stdout, /^└─ tracker\.log_request_fail  \[tracker-0\]  SERVER  .*  OK  ↑ remote parent 9c7e5a3b1d0f2e4c$/m);
-    assert.match(show.stdout, /^ {3}├─ LogRequestFailDTO\.process  \[tracker-0\]  CONSUMER  .*  ERROR: process attempt failed$/m);
+    assert.match(
+      show.stdout,
+      /^└─ tracker\.log_request_fail  \[tracker-0\]  SERVER  .*  OK  ↑ remote parent 9c7e5a3b1d0f2e4c$/m,
+    );
+    assert.match(
+      show.stdout,
+      /^ {3}├─ LogRequestFailDTO\.process  \[tracker-0\]  CONSUMER  .*  ERROR: process attempt failed$/m,
+    );
   });
 
   it('type-checks from TypeScript against the installed declarations (NodeNext)', async () => {
@@ -268,7 +310,8 @@ const buffered: BufferedMiddlewareBase = new OtlpBufferedTracingMiddleware(trace
 const regular: MiddlewareBase = tracer;
 MiddlewareManager.instance().add(regular);
 BufferedMiddlewareManager.instance().add(buffered);
-const key: SpanKey = tracer.outgoingSpanKey({ trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' });
+const incoming: SpanKey = { trace_id: '3f2a1b4c-5d6e-4f80-91a2-b3c4d5e6f708', span_id: '9c7e5a3b1d0f2e4c' };
+const key: SpanKey = tracer.outgoingSpanKey(incoming);
 const dto: RequestDTO = { route_key: 'tracker.log_request', span_key: key, data: null };
 const stats: ExportStats = tracer.stats();
 const total: number = stats.exported + stats.dropped + stats.rejected + stats.failed + stats.queued + stats.inFlight;
@@ -304,13 +347,17 @@ export { dto, total, shutdown, host, version, err, bad, coreBad };
   });
 
   it('runs the CLI: npx ekosis-otlp-traces --help', async () => {
-    assert.ok(existsSync(join(consumer, 'node_modules', 'ekosis-otlp-traces', 'dist', 'cli', 'main.js')), 'dist/cli/main.js is in the package');
+    const bin = join(consumer, 'node_modules', 'ekosis-otlp-traces', 'dist', 'cli', 'main.js');
+    assert.ok(existsSync(bin), 'dist/cli/main.js is in the package');
     const { stdout } = await run(NPX, ['ekosis-otlp-traces', '--help'], consumer);
     assert.match(stdout, /^Usage: ekosis-otlp-traces <command>/);
     assert.match(stdout, /\breceive\b/);
     assert.match(stdout, /\bshow\b/);
     const receive = await run(NPX, ['ekosis-otlp-traces', 'receive', '--help'], consumer);
-    assert.match(receive.stdout, /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]/);
+    assert.match(
+      receive.stdout,
+      /^Usage: ekosis-otlp-traces receive \[--port 4318\] \[--host 127\.0\.0\.1\] \[--record FILE\]/,
+    );
   });
   it('works from a CommonJS project (npm init defaults) through require(), with nothing on stderr', async () => {
     const cpkg = JSON.parse(readFileSync(join(cjsConsumer, 'package.json'), 'utf8')) as Record<string, unknown>;

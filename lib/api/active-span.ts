@@ -18,6 +18,8 @@ import { Span, SpanKind, StatusCode, FLAGS_LOCAL_PARENT, exceptionAttributes } f
 import type { AttributeValue } from '../trace/span.js';
 import type { Tracer } from '../trace/tracer.js';
 import type { SpanKey } from '../ecosystem/contract.js';
+import { installHandlerContext } from '../ecosystem/handler-context.js';
+import { errorText } from '../util/text.js';
 
 export type Attributes = Readonly<Record<string, AttributeValue>>;
 export type StatusCodeValue = (typeof StatusCode)[keyof typeof StatusCode];
@@ -72,7 +74,7 @@ class SpanHandle implements ActiveSpan {
         attrs[i] = key;
         attrs[i + 1] = value;
       } catch (err) {
-        this.tracer.diagnostics.warn('internal', `setAttribute: ${String(err)}`);
+        this.tracer.diagnostics.warn('internal', `setAttribute: ${errorText(err)}`);
       }
     }
     return this;
@@ -136,7 +138,7 @@ class SpanHandle implements ActiveSpan {
       if (options?.attributes) handle.setAttributes(options.attributes);
       return handle;
     } catch (err) {
-      t.diagnostics.warn('internal', `withSpan: ${String(err)}`);
+      t.diagnostics.warn('internal', `withSpan: ${errorText(err)}`);
       return undefined;
     }
   }
@@ -149,7 +151,7 @@ class SpanHandle implements ActiveSpan {
       if (!failed) t.end(this.span);
       else t.fail(this.span, errorMessage(error), error);
     } catch (err) {
-      t.diagnostics.warn('internal', `withSpan: ${String(err)}`);
+      t.diagnostics.warn('internal', `withSpan: ${errorText(err)}`);
     }
   }
 }
@@ -200,7 +202,7 @@ function switchOn(): void {
 }
 
 /** Called when an active tracer is made, usually at start-up, with its handlerSpans option. */
-export function registerTracer(handlerSpans: boolean | undefined): void {
+function registerTracer(handlerSpans: boolean | undefined): void {
   if (handlerSpans === false) return;
   allowed = true;
   if (handlerSpans && !on) switchOn();
@@ -215,7 +217,7 @@ function firstUse(): void {
  * Enters the context of a request or process span (from beforeRouting / beforeProcess), or of
  * no span (unsampled: so the handler cannot see a span of an earlier request).
  */
-export function enterSpan(tracer: Tracer, span: Span | undefined): void {
+function enterSpan(tracer: Tracer, span: Span | undefined): void {
   if (!on || tracer.config.handlerSpans === false) return;
   slot.enter(span ? new SpanHandle(span, tracer) : (NOOP_SPAN as NoopSpan));
 }
@@ -230,7 +232,7 @@ const warned = new WeakSet<Tracer>();
  * Only with handlerSpans: true, where every span was entered (when the first use switches the
  * context on, the requests then in flight were not, and would say so wrongly).
  */
-export function checkReached(tracer: Tracer, span: Span): void {
+function checkReached(tracer: Tracer, span: Span): void {
   if (tracer.config.handlerSpans !== true) return;
   const value = slot.get();
   if ((value instanceof SpanHandle && value.span === span) || warned.has(tracer)) return;
@@ -242,6 +244,9 @@ export function checkReached(tracer: Tracer, span: Span): void {
   );
 }
 
+// The middlewares reach this module only through the seam: importing it is what turns it on.
+installHandlerContext({ registerTracer, enterSpan, checkReached, currentSpanKey });
+
 /** The span of the request or process attempt being handled (or of the withSpan around), else the no-op span. */
 export function currentSpan(): ActiveSpan {
   if (!on) firstUse();
@@ -250,7 +255,7 @@ export function currentSpan(): ActiveSpan {
 }
 
 /** The current span's span_key for a downstream call, when `tracer` records it. */
-export function currentSpanKey(tracer: Tracer): SpanKey | undefined {
+function currentSpanKey(tracer: Tracer): SpanKey | undefined {
   if (!on) firstUse();
   const value = slot.get();
   return value instanceof SpanHandle && value.tracer === tracer ? value.spanKey() : undefined;
@@ -321,11 +326,7 @@ function flatAttributes(attributes: Attributes | undefined): unknown[] {
   return flat;
 }
 
-/** A one-line status message from anything thrown. */
+/** A one-line status message from anything thrown: "Name: message" for an Error, else "failed: value". */
 function errorMessage(error: unknown): string {
-  try {
-    return error instanceof Error ? `${error.name || 'Error'}: ${error.message}` : `failed: ${String(error)}`;
-  } catch {
-    return 'failed';
-  }
+  return error instanceof Error ? errorText(error) : `failed: ${errorText(error)}`;
 }

@@ -9,7 +9,7 @@ import { SpanKind, FLAGS_LOCAL_PARENT } from '../trace/span.js';
 import { canonicalUuid, parseSpanId } from '../trace/ids.js';
 import { OtlpTracingMiddleware } from './middleware.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
-import { checkReached, enterSpan } from '../api/active-span.js';
+import { checkReached, enterSpan } from './handler-context.js';
 
 export const RECEIVE_SPAN_ID = 'otlp_receive_span_id';
 export const ROUTE_KEY = 'otlp_route_key';

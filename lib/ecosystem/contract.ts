@@ -87,7 +87,9 @@ export class MiddlewareManager extends Registry<MiddlewareBase> {
   }
 
   /** Chained over the response; protocolDto is what the before-chain returned. */
-  async runAfterRouting({ protocolDto, responseDto }: { protocolDto: RequestDTO; responseDto: unknown }): Promise<unknown> {
+  async runAfterRouting(
+    { protocolDto, responseDto }: { protocolDto: RequestDTO; responseDto: unknown },
+  ): Promise<unknown> {
     for (const m of this.items) responseDto = await m.afterRouting({ protocolDto, responseDto });
     return responseDto;
   }

@@ -16,7 +16,8 @@ import type { OpenSpans } from './open-spans.js';
 import { SpanKind, type ReadableSpan, type Span } from '../trace/span.js';
 import type { ExportStats } from '../export/batcher.js';
 import { finish, openSpanTable, reportHookError, startSpan } from './request-span.js';
-import { checkReached, currentSpanKey, enterSpan, registerTracer } from '../api/active-span.js';
+import { errorText } from '../util/text.js';
+import { checkReached, currentSpanKey, enterSpan, registerTracer } from './handler-context.js';
 
 /** Options of initiateOtlpTracing that a middleware built by hand has no use for. */
 const SETUP_ONLY = ['middlewareManager', 'bufferedMiddlewareManager'];
@@ -127,11 +128,7 @@ export class OtlpTracingMiddleware extends MiddlewareBase {
   }
 }
 
-/** A one-line status message from anything thrown. */
+/** A one-line status message from anything thrown: "Name: message" for an Error, else "handler failed: value". */
 function errorMessage(error: unknown): string {
-  try {
-    return error instanceof Error ? `${error.name || 'Error'}: ${error.message}` : `handler failed: ${String(error)}`;
-  } catch {
-    return 'handler failed';
-  }
+  return error instanceof Error ? errorText(error) : `handler failed: ${errorText(error)}`;
 }

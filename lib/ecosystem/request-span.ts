@@ -3,10 +3,11 @@
 import { Span, StatusCode } from '../trace/span.js';
 import type { Tracer } from '../trace/tracer.js';
 import { OpenSpans } from './open-spans.js';
+import { errorText } from '../util/text.js';
 
 /** A hook's own failure, reported (as kind `internal`), never passed on to the host. */
 export function reportHookError(tracer: Tracer, hook: string, err: unknown): void {
-  tracer.diagnostics.warn('internal', `${hook}: ${String(err)}`);
+  tracer.diagnostics.warn('internal', `${hook}: ${errorText(err)}`);
 }
 
 /**

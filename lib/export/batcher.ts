@@ -10,6 +10,7 @@ import type { ExportBatch, ExportResult, SpanExporter } from './exporter.js';
 import { unrefTimer } from '../platform/transport.js';
 import { reusableBuffer, type OnDropped } from '../otlp-json/encode.js';
 import { SpanQueue } from './span-queue.js';
+import { errorText } from '../util/text.js';
 
 export interface ExportStats {
   /** Spans handed to the exporter pipeline (ended and sampled). */
@@ -279,7 +280,8 @@ export class BatchProcessor implements Batcher {
     const dropUnsendable = (span: Span, why: string): void => {
       if (unsendable.has(span)) return;
       unsendable.add(span);
-      this.#diagnostics.warn('span-dropped', `span ${JSON.stringify(span.name.slice(0, 100))} ${why}; 1 span dropped`, 1);
+      const name = JSON.stringify(span.name.slice(0, 100));
+      this.#diagnostics.warn('span-dropped', `span ${name} ${why}; 1 span dropped`, 1);
     };
     this.#running.set(spans, first);
     const batch: ExportBatch = {
@@ -320,7 +322,7 @@ export class BatchProcessor implements Batcher {
     };
     // A throwing export() counts like a rejecting one.
     new Promise<ExportResult>((resolve) => resolve(this.#exporter.export(batch))).then(settle, (err: unknown) => {
-      this.#diagnostics.warn('exporter-error', `exporter failed: ${String(err)}; ${size} spans failed`, size);
+      this.#diagnostics.warn('exporter-error', `exporter failed: ${errorText(err)}; ${size} spans failed`, size);
       settle();
     });
   }

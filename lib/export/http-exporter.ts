@@ -9,6 +9,7 @@ import type { Platform } from '../platform/platform.js';
 import { platform as defaultPlatform } from '../platform/node/index.js';
 import { exportResult, type ExportBatch, type ExportResult, type SpanExporter } from './exporter.js';
 import { RETRYABLE_STATUSES, backoffMillis, retryAfterMillis, sleep, type RetryPolicy } from './retry.js';
+import { errorText } from '../util/text.js';
 
 export interface HttpExporterOptions {
   url: string;
@@ -68,7 +69,7 @@ export class HttpExporter implements SpanExporter {
     const count = batch.spans.length;
     const delivery: Delivery = { batch, deadline: performance.now() + this.#options.retry.maxBatchMillis };
     return this.#send(delivery, batch.spans, batch.encode()).catch((err: unknown) => {
-      this.#warn('export-error', `export failed: ${describeError(err)}; ${count} spans failed`, count);
+      this.#warn('export-error', `export failed: ${errorText(err)}; ${count} spans failed`, count);
       return exportResult(0, 0, count);
     });
   }
@@ -122,7 +123,7 @@ export class HttpExporter implements SpanExporter {
       } catch (err) {
         batch.attempted(0, attempts > 1);
         // (aborted at the shutdown deadline: the loop ends below, silently)
-        problem = err instanceof TransportError ? err.message : describeError(err);
+        problem = err instanceof TransportError ? err.message : errorText(err);
       }
       if (attempts >= retry.maxAttempts || signal.aborted) break;
       if (attempts === 1) {
@@ -211,12 +212,4 @@ function secretsOf(headers: Record<string, string>): string[] {
   }
   // Longest first, so a whole value is blanked before one of its words.
   return [...out].sort((a, b) => b.length - a.length);
-}
-
-function describeError(err: unknown): string {
-  try {
-    return String(err); // "Name: message" for an Error
-  } catch {
-    return 'unknown error';
-  }
 }

@@ -16,6 +16,7 @@ import { StatusCode, type Span, type AttributeValue } from '../trace/span.js';
 import { SpanText, SpanTooLarge, jsonString } from './json.js';
 import { EpochDigits, Templates, templated } from './templates.js';
 import { ByteWriter } from './writer.js';
+import { errorText } from '../util/text.js';
 
 export { anyValue } from './json.js';
 export { reusableBuffer } from './writer.js';
@@ -110,7 +111,7 @@ export class SpanEncoder {
       why = this.#tooLarge();
     } catch (err) {
       // (an attribute key's toString may throw, or a string grow past what the engine allows)
-      why = err instanceof SpanTooLarge ? this.#tooLarge() : 'could not be encoded: ' + describe(err);
+      why = err instanceof SpanTooLarge ? this.#tooLarge() : 'could not be encoded: ' + errorText(err).slice(0, 200);
     }
     writer.pos = start;
     onDropped?.(span, why);
@@ -143,14 +144,6 @@ export class SpanEncoder {
   }
 }
 
-/** An error as one short line, whatever it is (its toString may throw too). */
-function describe(err: unknown): string {
-  try {
-    return String(err).slice(0, 200);
-  } catch {
-    return 'an error that cannot be printed';
-  }
-}
 
 /** The batch's request body (a one-off encoder; a tracer keeps one SpanEncoder). */
 export function encodeBatchBytes(

@@ -61,7 +61,11 @@ export class EcoHost {
     return this;
   }
 
-  bufferedEndpoint(routeKey: string, handler: BufferedHandler, opts: { maxRetries?: number; model?: ModelClass } = {}): this {
+  bufferedEndpoint(
+    routeKey: string,
+    handler: BufferedHandler,
+    opts: { maxRetries?: number; model?: ModelClass } = {},
+  ): this {
     this.buffered.set(routeKey, {
       handler,
       maxRetries: opts.maxRetries ?? 3,

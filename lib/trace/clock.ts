@@ -1,6 +1,7 @@
 // Span timestamps without BigInt on the hot path. A time is a plain number: nanoseconds since
 // the clock's base (an exact whole second of the epoch). Doubles are exact to 2^53 ns, about
 // 104 days past the base; the decimal epoch string OTLP wants is built only at encode time.
+import { SecondDigits } from '../util/text.js';
 
 export type ClockFn = () => bigint | number;
 
@@ -11,20 +12,13 @@ export interface Clock {
   readonly baseSec: number;
 }
 
-let lastSec = -1;
-let lastSecText = '';
+const seconds = new SecondDigits();
 
 /** Decimal epoch nanoseconds of a clock reading, as OTLP's JSON mapping writes fixed64. */
 export function epochNanos(clock: Clock, t: number): string {
   const whole = Math.floor(t / 1e9);
-  const sec = clock.baseSec + whole;
-  // Consecutive timestamps nearly always share their second: print it once.
-  if (sec !== lastSec) {
-    lastSec = sec;
-    lastSecText = String(sec);
-  }
   // 0 <= rest < 1e9, an integer: a small integer to print, not a double
-  return lastSecText + String(t - whole * 1e9).padStart(9, '0');
+  return seconds.of(clock.baseSec + whole) + String(t - whole * 1e9).padStart(9, '0');
 }
 
 let shared: Clock | undefined;

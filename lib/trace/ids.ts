@@ -61,7 +61,8 @@ const ZERO_UUID = uuidFromTraceId(ZERO_TRACE);
  * digits), which is what the Python OTel SDK's span_id is. null when invalid or zero; never throws.
  */
 export function parseSpanId(value: unknown): string | null {
-  if (typeof value === 'string' && fits(value, HEX16_SHAPE)) return value === ZERO_SPAN ? null : value; // the usual case
+  // the usual case
+  if (typeof value === 'string' && fits(value, HEX16_SHAPE)) return value === ZERO_SPAN ? null : value;
   let n = 0n;
   if (typeof value === 'bigint') n = value;
   else if (Number.isSafeInteger(value)) n = BigInt(value as number); // an unsafe double has already lost bits

@@ -8,7 +8,8 @@ import { SpanEncoder } from '../otlp-json/encode.js';
 import { BatchProcessor, type Batcher, type Encode, type ExportStats } from '../export/batcher.js';
 import { makeExporter } from '../export/make-exporter.js';
 import { isNode, unrefTimer as unref } from '../platform/transport.js';
-import { NAME, makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
+import { makeDiagnostics, type Diagnostics } from '../util/diagnostics.js';
+import { NAME, errorText } from '../util/text.js';
 import type { ResolvedConfig } from '../config/config.js';
 import { VERSION } from '../util/version.js';
 
@@ -105,7 +106,7 @@ export class Tracer {
         }
       }
     } catch (err) {
-      this.diagnostics.warn('internal', `open-span sweep failed: ${String(err)}`);
+      this.diagnostics.warn('internal', `open-span sweep failed: ${errorText(err)}`);
     }
   }
 

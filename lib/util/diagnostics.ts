@@ -2,9 +2,6 @@
 // many spans they cost since, so an endpoint down for a minute gives a handful of lines.
 import { NAME } from './text.js';
 
-// Re-exported for the modules that take NAME from here (trace/tracer.ts).
-export { NAME };
-
 /** The host's logger; it may return a promise (an async logger), which is never left to reject unhandled. */
 export type Logger = ((message: string) => unknown) | { warn(message: string): unknown };
 

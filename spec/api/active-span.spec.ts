@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { currentSpan, withSpan, NOOP_SPAN, StatusCode, MiddlewareBase, MiddlewareManager } from '../../lib/index.ts';
+import { currentSpan, withSpan, NOOP_SPAN, StatusCode } from '../../lib/handler.ts';
+import { MiddlewareBase, MiddlewareManager } from '../../lib/index.ts';
 import type { SpanKey } from '../../lib/index.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 import { setup as setupTracing, dto, KEY, HEX } from '../helpers/tracing.ts';

@@ -55,8 +55,12 @@ test('web with a global AsyncLocalStorage (edge runtimes): uses it, so the value
 });
 
 /** What fresh-process-child.ts printed. */
-function child(position: 'first' | 'second', handlerSpans: 'true' | 'false' | 'default'): Promise<unknown> {
-  const script = fileURLToPath(new URL('./fresh-process-child.ts', import.meta.url));
+function child(
+  position: 'first' | 'second',
+  handlerSpans: 'true' | 'false' | 'default',
+  name = 'fresh-process-child',
+): Promise<unknown> {
+  const script = fileURLToPath(new URL(`./${name}.ts`, import.meta.url));
   return new Promise((resolve, reject) => {
     const args = ['--import', 'tsx', script, position, handlerSpans];
     execFile(process.execPath, args, { timeout: 30_000 }, (err, stdout, stderr) => {
@@ -79,6 +83,10 @@ test('fresh process, tracer registered second: handlers get the no-op span, neve
 
 test('fresh process, default: the first currentSpan() switches the context on; later requests see it', async () => {
   assert.deepEqual(await child('first', 'default'), [NONE, OWN]);
+});
+
+test('span API imported after the tracer (handlerSpans: true): undefined key before, own spans after', async () => {
+  assert.deepEqual(await child('first', 'true', 'late-import-child'), [NONE, OWN]);
 });
 
 test('fresh process, handlerSpans: false: never', async () => {

@@ -5,7 +5,8 @@
 // handler saw, as one JSON line.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InMemoryExporter, MiddlewareBase, MiddlewareManager, BufferedMiddlewareManager } from '../../lib/index.ts';
-import { OtlpTracingMiddleware, currentSpan } from '../../lib/index.ts';
+import { OtlpTracingMiddleware } from '../../lib/index.ts';
+import { currentSpan } from '../../lib/handler.ts';
 import { EcoHost } from '../../lib/testing/host.ts';
 
 const [position, option, log] = process.argv.slice(2);

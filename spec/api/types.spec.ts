@@ -1,5 +1,5 @@
 // The span API's types make misuse a compile error: a snippet of handler code is type-checked
-// against lib/index.ts with the TypeScript compiler. Each line marked @ts-expect-error must be an
+// against lib/handler.ts with the TypeScript compiler. Each line marked @ts-expect-error must be an
 // error (an unused marker is itself an error), and the well-formed lines must compile.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
-const INDEX = fileURLToPath(new URL('../../lib/index.ts', import.meta.url));
+const INDEX = fileURLToPath(new URL('../../lib/handler.ts', import.meta.url));
 
 /** The diagnostics of one snippet, as "line: message". */
 function check(snippet: string): string[] {

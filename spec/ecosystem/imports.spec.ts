@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, normalize, relative } from 'node:path';
+import { dirname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const LIB = fileURLToPath(new URL('../../lib/', import.meta.url));
@@ -56,4 +56,17 @@ test('open-spans imports no tracer; buffered-middleware takes only the middlewar
     .filter((e) => e.module === join('ecosystem', 'middleware.ts'))
     .map((e) => e.names.replace(/\s+/g, ' ').trim());
   assert.deepEqual(fromMiddleware, ['{ OtlpTracingMiddleware }']);
+});
+
+test('the main entry reaches no lib/api module: the span API is the "./handler" entry, behind the seam', () => {
+  const edges = graph();
+  const seen = new Set<string>();
+  const visit = (module: string) => {
+    if (seen.has(module)) return;
+    seen.add(module);
+    for (const { module: next } of edges.get(module) ?? []) visit(next);
+  };
+  visit('index.ts');
+  assert.ok(seen.has(join('ecosystem', 'handler-context.ts')), [...seen].join(', '));
+  assert.deepEqual([...seen].filter((module) => module.startsWith(`api${sep}`)), []);
 });

@@ -184,8 +184,9 @@ test('the open-span table is capped: the oldest span is ended as ERROR', async (
 
 test('outgoingSpanKey: a forwarded request nests under this service, giving a tree', async () => {
   const front = setup({ appName: 'tracker' });
-  let n = 0xb00;
-  const back = setup({ appName: 'billing', idGenerator: { spanId: () => (++n).toString(16).padStart(16, '0') } });
+  let backId = 0xb00;
+  const backSpanId = () => (++backId).toString(16).padStart(16, '0');
+  const back = setup({ appName: 'billing', idGenerator: { spanId: backSpanId } });
   back.host.endpoint('billing.charge', () => 'charged');
   front.host.endpoint('tracker.log_request', async (d) => {
     const forwarded = front.tracer.outgoingSpanKey(d.span_key);
@@ -213,10 +214,8 @@ test('getActiveSpan finds the open span of a span_key, and nothing after it ende
   const span = t.tracer.getActiveSpan(KEY);
   assert.equal(span?.name, 'tracker.log_request');
   assert.equal(span?.spanId, '0000000000000001');
-  assert.equal(
-    t.tracer.getActiveSpan({ trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id })?.spanId,
-    '0000000000000001',
-  );
+  const upperKey = { trace_id: KEY.trace_id.toUpperCase(), span_id: KEY.span_id };
+  assert.equal(t.tracer.getActiveSpan(upperKey)?.spanId, '0000000000000001');
   await t.tracer.afterRouting({ protocolDto: d, responseDto: 1 });
   assert.equal(t.tracer.getActiveSpan(KEY), undefined);
   assert.equal(t.tracer.getActiveSpan(null as never), undefined);
@@ -270,16 +269,9 @@ test('a bad span_id alone keeps the trace, drops the parent, flags the span', as
 test('garbage into every hook: no throw, input returned', async () => {
   const t = setup({ attributeValueLengthLimit: 200_000 }); // (the default, 8192, would cut the long name below)
   const m = t.tracer;
-  for (const g of [
-    undefined,
-    null,
-    0,
-    'x',
-    [],
-    {},
-    { protocolDto: 5 },
-    { protocolDto: { route_key: {}, span_key: [] } },
-  ]) {
+  const badDto = { protocolDto: { route_key: {}, span_key: [] } };
+  const garbage = [undefined, null, 0, 'x', [], {}, { protocolDto: 5 }, badDto];
+  for (const g of garbage) {
     await assert.doesNotReject(async () => {
       await m.beforeRouting(g as never);
       await m.afterRouting(g as never);
@@ -294,6 +286,20 @@ test('garbage into every hook: no throw, input returned', async () => {
   const spans = await t.spans();
   const last = spans[spans.length - 1]!;
   assert.equal(last.name, 'r'.repeat(100_000) + '\uFFFD');
+  await t.shutdown();
+});
+
+test('a hook whose own failure is a value String() cannot print: no throw, reported', async () => {
+  const t = setup({
+    idGenerator: {
+      spanId: () => {
+        throw Object.create(null);
+      },
+    },
+  });
+  const request = dto('r');
+  assert.equal(await t.tracer.beforeRouting({ protocolDto: request }), request);
+  assert.deepEqual(t.warnings, ['[ekosis-otlp-traces] beforeRouting: unknown error']);
   await t.shutdown();
 });
 
@@ -319,13 +325,8 @@ test('managers: registration order, chained replacement, isolated vs singleton',
       seen.push(`before ${this.tag} ${(protocolDto.data as string[]).join('')}`);
       return { ...protocolDto, data: [...(protocolDto.data as string[]), this.tag] };
     }
-    override async afterRouting({
-      protocolDto,
-      responseDto,
-    }: {
-      protocolDto: RequestDTO;
-      responseDto: unknown;
-    }): Promise<unknown> {
+    override async afterRouting(args: { protocolDto: RequestDTO; responseDto: unknown }): Promise<unknown> {
+      const { protocolDto, responseDto } = args;
       seen.push(`after ${this.tag} ${(protocolDto.data as string[]).join('')}`);
       return `${String(responseDto)}${this.tag}`;
     }
@@ -420,10 +421,8 @@ test('a span_key checked at export still serves beforePush, getActiveSpan and ou
   assert.equal(active.traceId, HEX);
   assert.equal(active.parentSpanId, KEY.span_id);
   assert.deepEqual(t.tracer.outgoingSpanKey(KEY), { trace_id: KEY.trace_id, span_id: active.spanId });
-  assert.deepEqual(await t.buffered.beforePush(KEY, {}), {
-    otlp_receive_span_id: active.spanId,
-    otlp_route_key: 'svc.q',
-  });
+  const metadata = { otlp_receive_span_id: active.spanId, otlp_route_key: 'svc.q' };
+  assert.deepEqual(await t.buffered.beforePush(KEY, {}), metadata);
   // an after-hook with a replaced DTO still finds it by span_key
   await t.tracer.afterRouting({ protocolDto: { ...d }, responseDto: null });
   const [s] = await t.spans();

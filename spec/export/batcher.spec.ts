@@ -236,3 +236,19 @@ test('abandon (process exit): what is queued or in flight is counted as lost and
   assert.deepEqual(diag.lines, [['shutdown', report, 6]]);
   await b.shutdown(50);
 });
+
+test('an exporter that throws a value String() cannot print fails its batch, reported, never unhandled', async () => {
+  const exporter: SpanExporter = {
+    export: () => {
+      throw Object.create(null);
+    },
+  };
+  const { b, diag } = batcher(exporter, { maxQueueSize: 10, maxExportBatchSize: 2 });
+  b.add(spanNo(0));
+  b.add(spanNo(1));
+  await b.forceFlush();
+  const expected = { ended: 2, queued: 0, inFlight: 0, exported: 0, dropped: 0, rejected: 0, failed: 2 };
+  assert.deepEqual(counts(b.stats()), expected);
+  assert.deepEqual(diag.lines, [['exporter-error', 'exporter failed: unknown error; 2 spans failed', 2]]);
+  await b.shutdown(50);
+});

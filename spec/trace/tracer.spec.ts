@@ -102,6 +102,21 @@ test('a table that throws in the sweep is reported, never thrown', async () => {
   await t.shutdown();
 });
 
+test('a table that throws a value String() cannot print in the sweep: reported, never thrown', async () => {
+  const { t, warnings } = tracer();
+  t.watch(
+    {
+      takeStarted: () => {
+        throw Object.create(null);
+      },
+    },
+    'afterRouting',
+  );
+  assert.doesNotThrow(() => t.sweep());
+  assert.deepEqual(warnings, ['[ekosis-otlp-traces] open-span sweep failed: unknown error']);
+  await t.shutdown();
+});
+
 test('span_keys are checked late only with no sampler and no id generator to consult at start', async () => {
   const cases: [SetupOptions, boolean][] = [
     [{ idGenerator: undefined }, true],

@@ -2,7 +2,8 @@
 // not reach the service as an exception or an unhandled rejection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { makeDiagnostics, NAME } from '../../lib/util/diagnostics.ts';
+import { makeDiagnostics } from '../../lib/util/diagnostics.ts';
+import { NAME } from '../../lib/util/text.ts';
 import { failOnUnhandled } from '../helpers/no-unhandled.ts';
 
 failOnUnhandled();
