@@ -17,6 +17,7 @@ const ESBUILD_VERSION = '0.28.2';
 export const ENTRIES: [label: string, file: string, platform: 'node' | 'browser'][] = [
   ['main entry (ekosis-otlp-traces), Node bundle', 'dist/index.js', 'node'],
   ['main entry, browser/worker bundle', 'dist/index.js', 'browser'],
+  ['handler span API (ekosis-otlp-traces/handler)', 'dist/handler.js', 'node'],
   ['core entry (ekosis-otlp-traces/core)', 'dist/core.js', 'browser'],
 ];
 
