@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { OtlpTracingMiddleware, type ExportStats, type RequestDTO, type SpanKey } from '../../lib/index.ts';
 import { failOnUnhandled } from '../helpers/no-unhandled.ts';
-import { FakeReceiver, OK, refusedPort, type Plan } from '../helpers/receiver-fake.ts';
+import { FakeReceiver, withReceiver, OK, refusedPort } from '../helpers/receiver-fake.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Process-level safety net: nothing the exporter does may reject unhandled or throw uncaught.
@@ -87,15 +87,6 @@ function deliveredOnce(rcv: FakeReceiver, n: number): void {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function withReceiver(plan: Plan, fn: (rcv: FakeReceiver) => Promise<void>): Promise<void> {
-  const rcv = await FakeReceiver.start(plan);
-  try {
-    await fn(rcv);
-  } finally {
-    await rcv.close();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Success: the exact payload and headers

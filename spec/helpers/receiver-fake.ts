@@ -282,6 +282,16 @@ export function flattenSpans(payload: any): any[] {
 }
 
 /** A port that was just open and is now closed: connecting to it is refused. */
+/** Runs fn against a FakeReceiver answering with `plan`, and closes it whatever happens. */
+export async function withReceiver(plan: Plan, fn: (rcv: FakeReceiver) => Promise<void>): Promise<void> {
+  const rcv = await FakeReceiver.start(plan);
+  try {
+    await fn(rcv);
+  } finally {
+    await rcv.close();
+  }
+}
+
 export async function refusedPort(): Promise<number> {
   const srv = net.createServer();
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));

@@ -9,7 +9,7 @@ import { FLAGS_LOCAL_PARENT, Span } from '../../lib/trace/span.ts';
 import { makeClock } from '../../lib/trace/clock.ts';
 import { encodeBatch, encodeBatchBytes, type EncoderOptions } from '../../lib/otlp-json/encode.ts';
 import { failOnUnhandled } from '../helpers/no-unhandled.ts';
-import { FakeReceiver, OK, type Plan } from '../helpers/receiver-fake.ts';
+import { withReceiver, OK, type Plan } from '../helpers/receiver-fake.ts';
 
 failOnUnhandled();
 
@@ -77,15 +77,6 @@ function handMade(mw: OtlpTracingMiddleware, name: string, attrs: unknown[], eve
   for (let i = 0; i < events; i++) s.addEvent('tick', 0, ['n', i]);
   mw.tracer.end(s);
   return s;
-}
-
-async function withReceiver(plan: Plan, fn: (rcv: FakeReceiver) => Promise<void>): Promise<void> {
-  const rcv = await FakeReceiver.start(plan);
-  try {
-    await fn(rcv);
-  } finally {
-    await rcv.close();
-  }
 }
 
 const attr = (span: any, key: string): unknown => span.attributes?.find((a: any) => a.key === key)?.value.stringValue;
